@@ -1,0 +1,98 @@
+"""The CRM core: ``create_app`` assembles the platform and every installed plugin."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from core.config import build_config, default_instance_path
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides environment settings (tests pass theirs here)."""
+    from core import builtin
+    from core.api import init_api
+    from core.db import db, engine_options
+    from core.jobs import init_jobs
+    from core.plugin_system.registry import PluginRegistry
+    from core.web import init_web
+
+    instance_path = Path((config or {}).get("INSTANCE_PATH") or default_instance_path())
+    instance_path.mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__, instance_path=str(instance_path), instance_relative_config=True)
+    app.config.update(build_config(instance_path, config))
+    app.config.setdefault(
+        "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    db.init_app(app)
+    _import_models()
+
+    registry = PluginRegistry(lambda: db.engine, app.config["CRM_PLUGIN_STATE_TTL"])
+    app.extensions["crm_plugins"] = registry
+    app.extensions["crm_blueprint_owner"] = {}
+    registry.register_core(builtin)
+    registry.discover()
+
+    api = init_api(app)
+    app.extensions["crm_api"] = api
+    init_web(app)
+    _register_core_blueprints(app, api)
+    _register_plugin_blueprints(app, api)
+    init_jobs(app)
+
+    with app.app_context():
+        registry.refresh(force=True)
+    return app
+
+
+def _import_models() -> None:
+    # Importing registers the tables on the shared metadata (migrations and tests need them).
+    from core.audit import models as _audit  # noqa: F401
+    from core.plugin_system import models as _plugins  # noqa: F401
+    from core.settings import models as _settings  # noqa: F401
+    from core.users import models as _users  # noqa: F401
+
+
+def _register_core_blueprints(app: Flask, api) -> None:
+    from core.audit.api import blp as audit_api
+    from core.audit.views import bp as audit_bp
+    from core.plugin_system.api import blp as plugins_api
+    from core.plugin_system.views import bp as plugins_bp
+    from core.settings.views import bp as settings_bp
+    from core.users.api import blueprints as users_api_blueprints
+    from core.users.views import admin_bp, auth_bp
+    from core.web.views import bp as web_bp
+
+    for blueprint in (web_bp, auth_bp, admin_bp, plugins_bp, audit_bp, settings_bp):
+        app.register_blueprint(blueprint)
+    for blueprint in (*users_api_blueprints, plugins_api, audit_api):
+        api.register_blueprint(blueprint)
+
+
+def _register_plugin_blueprints(app: Flask, api) -> None:
+    """Register every loaded plugin's routes now; the access check hides disabled ones (404)."""
+    registry = app.extensions["crm_plugins"]
+    owner = app.extensions["crm_blueprint_owner"]
+    for plugin_name, blueprints in registry.call_each_loaded("register_blueprints", app=app):
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint)
+            owner[blueprint.name] = plugin_name
+            registry.plugins[plugin_name].blueprints.append(blueprint.name)
+    for plugin_name, blueprints in registry.call_each_loaded(
+        "register_api_blueprints", app=app
+    ):
+        for blueprint in blueprints:
+            prefix = blueprint.url_prefix or ""
+            options = {} if prefix.startswith("/api/v1/") else {
+                "url_prefix": f"/api/v1/{plugin_name}{prefix}"
+            }
+            api.register_blueprint(blueprint, **options)
+            owner[blueprint.name] = plugin_name
+            registry.plugins[plugin_name].blueprints.append(blueprint.name)

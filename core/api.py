@@ -1,0 +1,122 @@
+"""The JSON API under /api/v1: flask-smorest, token auth and one error shape for every failure.
+
+Every error, from any route, answers ``{"status", "code", "message", "errors"}`` where
+``errors`` maps a field name to its messages (validation failures only). Pages under
+other paths get an HTML error page instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_smorest import Api
+from flask_smorest import Blueprint as ApiBlueprint
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+
+def _flatten(messages: Any) -> dict[str, list[str]]:
+    """webargs nests messages by location ({"json": {"email": [...]}}); callers want fields."""
+    if not isinstance(messages, dict):
+        return {"_body": [str(m) for m in (messages if isinstance(messages, list) else [messages])]}
+    out: dict[str, list[str]] = {}
+    for location, value in messages.items():
+        inner = value if isinstance(value, dict) and location in {
+            "json", "query", "form", "headers", "files", "view_args", "querystring"
+        } else {location: value}
+        for field, msgs in inner.items():
+            key = "_body" if field == "_schema" else str(field)
+            if isinstance(msgs, dict):
+                for sub, sub_msgs in _flatten(msgs).items():
+                    out.setdefault(f"{key}.{sub}", []).extend(sub_msgs)
+            elif isinstance(msgs, list):
+                out.setdefault(key, []).extend(str(m) for m in msgs)
+            else:
+                out.setdefault(key, []).append(str(msgs))
+    return out
+
+
+def error_body(status: int, message: str, errors: dict[str, list[str]] | None = None) -> dict:
+    body: dict[str, Any] = {"status": status, "code": CODES.get(status, "error"), "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def api_error(status: int, message: str, errors: dict[str, list[str]] | None = None):
+    return jsonify(error_body(status, message, errors)), status
+
+
+class CrmApi(Api):
+    """flask-smorest's Api with our error shape, and HTML error pages outside /api."""
+
+    def handle_http_exception(self, error: HTTPException):
+        return handle_http_exception(error)
+
+
+def handle_http_exception(error: HTTPException):
+    status = error.code or 500
+    if request.path.startswith("/api/"):
+        data = getattr(error, "data", None) or {}
+        errors = _flatten(data["messages"]) if "messages" in data else None
+        message = data.get("message") or error.description or error.name
+        if status == 422 and errors:
+            message = "Invalid input: " + "; ".join(
+                f"{field}: {' '.join(msgs)}" for field, msgs in errors.items()
+            )
+        elif status == 400 and errors:
+            message = " ".join(m for msgs in errors.values() for m in msgs)
+        response = jsonify(error_body(status, message, errors))
+        response.status_code = status
+        if error.response is None and status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="crm"'
+        for header in ("Retry-After", "Allow"):
+            value = error.get_headers() and dict(error.get_headers()).get(header)
+            if value:
+                response.headers[header] = value
+        return response
+    return render_template("errors/error.html", error=error, status=status), status
+
+
+def handle_unexpected(error: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return handle_http_exception(InternalServerError())
+
+
+def init_api(app: Flask) -> CrmApi:
+    api = CrmApi(
+        app,
+        spec_kwargs={
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+            },
+            "security": [{"bearerAuth": []}],
+            "info": {"description": "The CRM's JSON API. Authenticate with a bearer token."},
+        },
+    )
+    app.register_error_handler(Exception, handle_unexpected)
+    from core.security import PUBLIC, blueprint_permission
+
+    # The OpenAPI document describes the API; it reveals no data and integrators need it.
+    blueprint_permission(app, "api-docs", PUBLIC)
+    return api
+
+
+__all__ = ["ApiBlueprint", "CrmApi", "api_error", "error_body", "init_api"]

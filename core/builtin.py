@@ -1,0 +1,119 @@
+"""Core's own contributions, made through the same hooks a plugin uses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Flask, render_template
+from flask_babel import lazy_gettext as _l
+from huey import crontab
+
+from core.plugin_system import hookimpl
+from core.plugin_system.types import (
+    DashboardWidget,
+    Job,
+    MenuItem,
+    Permission,
+    SettingDefinition,
+)
+
+name = "core"
+title = "Core"
+
+
+@hookimpl
+def permissions() -> list[Permission]:
+    return [
+        Permission("core.users.view", _l("See users and teams")),
+        Permission("core.users.manage", _l("Create and edit users and teams")),
+        Permission("core.roles.manage", _l("Edit roles and their permissions")),
+        Permission("core.plugins.manage", _l("Enable and disable plugins")),
+        Permission("core.audit.view", _l("Browse the audit log")),
+        Permission("core.settings.manage", _l("Edit installation settings")),
+    ]
+
+
+@hookimpl
+def menu_items() -> list[MenuItem]:
+    return [
+        MenuItem(_l("Dashboard"), "web.dashboard", weight=0, icon="speedometer2"),
+        MenuItem(_l("Users"), "admin.users", "core.users.view", weight=10, section="admin"),
+        MenuItem(_l("Teams"), "admin.teams", "core.users.view", weight=20, section="admin"),
+        MenuItem(_l("Roles"), "admin.roles", "core.roles.manage", weight=30, section="admin"),
+        MenuItem(_l("Plugins"), "plugins.index", "core.plugins.manage", weight=40, section="admin"),
+        MenuItem(_l("Settings"), "settings.index", "core.settings.manage", weight=50, section="admin"),
+        MenuItem(_l("Audit log"), "audit.index", "core.audit.view", weight=60, section="admin"),
+    ]
+
+
+def _render_account(user) -> str:
+    return render_template("web/widget_account.html", user=user)
+
+
+def _render_system(user) -> str:
+    from core.plugin_system.services import overview
+
+    plugins = overview()
+    return render_template("web/widget_system.html", plugins=plugins)
+
+
+@hookimpl
+def dashboard_widgets() -> list[DashboardWidget]:
+    return [
+        DashboardWidget("core.account", _l("Your account"), _render_account, weight=0),
+        DashboardWidget(
+            "core.system", _l("Plugins"), _render_system, "core.plugins.manage", weight=90
+        ),
+    ]
+
+
+@hookimpl
+def settings() -> list[SettingDefinition]:
+    return [
+        SettingDefinition("core.company_name", _l("Company name"), default="",
+                          help=_l("Shown in documents and e-mails."), max_length=200),
+        SettingDefinition("core.company_address", _l("Company address"), default="",
+                          max_length=500),
+        SettingDefinition("core.company_tax_id", _l("Company tax id"), default="", max_length=40),
+        SettingDefinition("core.default_locale", _l("Default language for new users"), "choice",
+                          default="en", choices=("en", "ru", "ro", "de")),
+        SettingDefinition("core.audit_retention_days", _l("Keep audit log entries (days, 0 = forever)"),
+                          "int", default=0),
+    ]
+
+
+def purge_login_attempts() -> int:
+    """Forget failed sign-ins older than a day; the rate limit looks back much less."""
+    from core.db import db, utcnow
+    from core.users.models import LoginAttempt
+
+    result = db.session.execute(
+        sa.delete(LoginAttempt).where(LoginAttempt.at < utcnow() - timedelta(days=1))
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+def purge_audit_log() -> int:
+    """Drop audit entries older than the retention setting (kept forever when it is 0)."""
+    from core.audit.models import AuditLog
+    from core.db import db, utcnow
+    from core.settings.services import get
+
+    days = int(get("core.audit_retention_days") or 0)
+    if days <= 0:
+        return 0
+    result = db.session.execute(
+        sa.delete(AuditLog).where(AuditLog.at < utcnow() - timedelta(days=days))
+    )
+    db.session.commit()
+    return result.rowcount
+
+
+@hookimpl
+def jobs(app: Flask) -> list[Job]:
+    return [
+        Job("core.purge_login_attempts", purge_login_attempts, schedule=crontab(minute="17")),
+        Job("core.purge_audit_log", purge_audit_log, schedule=crontab(minute="23", hour="3")),
+    ]

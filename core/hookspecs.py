@@ -1,0 +1,200 @@
+"""Every hook a plugin can implement: when it is called, its arguments, what it returns.
+
+Implementations are marked with ``core.plugin_system.hookimpl`` and may name only the
+arguments they need (pluggy passes those). Hooks of a disabled plugin are never called.
+Order never depends on the order pluggy calls implementations in: everything that is
+shown carries a ``weight`` and core sorts by it. docs/plugin-hooks.md is the reference
+for plugin authors; a test keeps it in step with this module.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from core.plugin_system.types import (
+        DashboardWidget,
+        Job,
+        MenuItem,
+        NotificationChannel,
+        Permission,
+        ScopeArea,
+        SettingDefinition,
+    )
+    from core.users.models import User
+
+hookspec = pluggy.HookspecMarker("crm")
+
+
+# --- structure: called once per process while the app is being created ------------------
+
+
+@hookspec
+def register_blueprints(app: Flask) -> list[Any]:
+    """Contribute web UI blueprints.
+
+    Called once while the app is created, for every plugin that loaded, enabled or not
+    (Flask cannot add routes later); a disabled plugin's routes then answer 404.
+
+    :param app: the Flask application.
+    :return: a list of ``flask.Blueprint``; name each after the plugin (``"hello"``,
+        ``"hello_admin"``) and declare a permission for every view.
+    """
+
+
+@hookspec
+def register_api_blueprints(app: Flask) -> list[Any]:
+    """Contribute JSON API blueprints, documented in ``/api/v1/openapi.json``.
+
+    Called once while the app is created, like ``register_blueprints``.
+
+    :param app: the Flask application.
+    :return: a list of ``flask_smorest.Blueprint``; each is mounted under
+        ``/api/v1/<plugin name>`` unless it sets its own ``url_prefix`` starting with
+        ``/api/v1/``. Views take token auth only and declare a permission.
+    """
+
+
+# --- navigation and pages: called per request, only for enabled plugins ------------------
+
+
+@hookspec
+def menu_items(app: Flask, user: User) -> list[MenuItem]:
+    """Contribute entries to the main navigation.
+
+    Called when a page is rendered for a logged-in user.
+
+    :param app: the Flask application.
+    :param user: the user the page is for.
+    :return: a list of ``MenuItem``; items whose ``permission`` the user lacks are dropped
+        by core, the rest sorted by ``weight`` (core uses 0-99, plugins 100 and up).
+    """
+
+
+@hookspec
+def dashboard_widgets(app: Flask, user: User) -> list[DashboardWidget]:
+    """Contribute widgets to the dashboard.
+
+    Called when the dashboard is rendered.
+
+    :param app: the Flask application.
+    :param user: the user the dashboard is for.
+    :return: a list of ``DashboardWidget``; ``render`` is called with the user and returns
+        HTML (use ``render_template``); widgets the user may not see are dropped by core.
+    """
+
+
+# --- declarations: collected for the admin pages and checks ------------------------------
+
+
+@hookspec
+def permissions(app: Flask) -> list[Permission]:
+    """Declare the permission codes the plugin's views check.
+
+    Called when roles are edited and when the permission catalogue is listed.
+
+    :param app: the Flask application.
+    :return: a list of ``Permission(code, label)``; codes are ``"<plugin>.<action>"``.
+        The admin UI shows them grouped by plugin.
+    """
+
+
+@hookspec
+def scope_areas(app: Flask) -> list[ScopeArea]:
+    """Declare the record areas whose visibility a role limits to own, team or all.
+
+    Called when roles are edited.
+
+    :param app: the Flask application.
+    :return: a list of ``ScopeArea(code, label)``, e.g. ``ScopeArea("deals", "Deals")``.
+    """
+
+
+@hookspec
+def settings(app: Flask) -> list[SettingDefinition]:
+    """Declare installation settings an admin edits on the settings page.
+
+    Called when the settings page is shown or a setting is read or written.
+
+    :param app: the Flask application.
+    :return: a list of ``SettingDefinition``; keys are ``"<plugin>.<name>"``. Values are
+        validated against ``kind`` and ``choices`` on every write.
+    """
+
+
+@hookspec
+def jobs(app: Flask) -> list[Job]:
+    """Declare background and periodic jobs.
+
+    Called once while the app (and so every worker) is created, for every plugin that
+    loaded; a job of a disabled plugin is skipped when it comes due.
+
+    :param app: the Flask application.
+    :return: a list of ``Job(name, func, schedule=None, retries=3)``; ``func`` runs inside
+        an app context; ``schedule`` (a ``huey.crontab``) makes it periodic. Enqueue a
+        one-off run with ``core.jobs.enqueue(name, **kwargs)``.
+    """
+
+
+@hookspec
+def notification_channels(app: Flask) -> list[NotificationChannel]:
+    """Contribute ways to deliver notifications (e-mail, SMS, a messenger, ...).
+
+    Called when a notification is sent and when users choose their channels.
+
+    :param app: the Flask application.
+    :return: a list of ``NotificationChannel(name, label, send)``; ``send(user, subject,
+        body, url)`` delivers one message and raises to have the job retried.
+    """
+
+
+# --- domain events: called after the change is committed, only for enabled plugins -------
+
+
+@hookspec
+def user_created(app: Flask, user: User) -> None:
+    """React to a new user.
+
+    Called after the user is committed.
+
+    :param app: the Flask application.
+    :param user: the new user.
+    """
+
+
+@hookspec
+def user_updated(app: Flask, user: User, changes: dict[str, Any]) -> None:
+    """React to a changed user (name, team, roles, active, ...).
+
+    Called after the change is committed.
+
+    :param app: the Flask application.
+    :param user: the user as saved.
+    :param changes: ``{field: [old, new]}`` as written to the audit log.
+    """
+
+
+@hookspec
+def plugin_enabled(app: Flask, name: str) -> None:
+    """React to a plugin being enabled, including this plugin itself.
+
+    Called after the plugin's migrations ran and its state was committed.
+
+    :param app: the Flask application.
+    :param name: the plugin's name.
+    """
+
+
+@hookspec
+def plugin_disabled(app: Flask, name: str) -> None:
+    """React to a plugin being disabled.
+
+    Called after the state is committed; the plugin being disabled is not called.
+
+    :param app: the Flask application.
+    :param name: the plugin's name.
+    """

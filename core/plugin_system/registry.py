@@ -1,0 +1,293 @@
+"""The app's plugin registry: discovery through entry points, state from the database, hook calls.
+
+Every installed plugin is loaded and registered with pluggy at start-up; whether it is
+*active* (enabled and healthy) is data read from the ``plugins`` table. Hooks are called
+through ``subset_hook_caller`` without the inactive ones, so toggling a plugin never
+re-registers anything, and every worker process notices a toggle within
+``CRM_PLUGIN_STATE_TTL`` seconds.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import sqlalchemy as sa
+
+from core import hookspecs
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "crm.plugins"
+CORE = "core"
+
+
+@dataclass
+class PluginInfo:
+    """What is known about one discovered plugin in this process."""
+
+    name: str
+    title: str = ""
+    version: str = ""
+    description: str = ""
+    requires: tuple[str, ...] = ()
+    default_enabled: bool = False
+    distribution: str = ""
+    obj: Any = None
+    migrations_path: Path | None = None
+    # Why the plugin could not be loaded in this process (import error, bad metadata,
+    # a hook without specification); such a plugin is never active.
+    load_error: str | None = None
+    blueprints: list[str] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> bool:
+        return self.load_error is None
+
+
+@dataclass(frozen=True)
+class PluginRow:
+    enabled: bool
+    status: str
+    error: str | None
+    schema_revision: str | None
+
+
+def _migrations_path(obj: Any) -> Path | None:
+    """A plugin's Alembic folder: ``migrations_path`` if declared, else ``migrations/`` beside it."""
+    explicit = getattr(obj, "migrations_path", None)
+    if explicit:
+        return Path(explicit)
+    module = inspect.getmodule(obj)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    candidate = Path(file).resolve().parent / "migrations"
+    return candidate if (candidate / "versions").is_dir() else None
+
+
+class PluginRegistry:
+    def __init__(self, engine_getter, state_ttl: float = 0.5) -> None:
+        self.pm = pluggy.PluginManager("crm")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._engine_getter = engine_getter
+        self._state_ttl = state_ttl
+        self._lock = threading.Lock()
+        self._rows: dict[str, PluginRow] = {}
+        self._active: frozenset[str] = frozenset()
+        self._inactive_reason: dict[str, str] = {}
+        self._checked_at = 0.0
+        self._callers: dict[str, Any] = {}
+
+    # --- loading -------------------------------------------------------------------------
+
+    def register_core(self, obj: Any) -> None:
+        self.pm.register(obj, name=CORE)
+        self.pm.check_pending()
+
+    def discover(self) -> None:
+        """Load every plugin of the "crm.plugins" entry-point group; failures are recorded."""
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+            dist = getattr(ep.dist, "name", "") if ep.dist else ""
+            info = PluginInfo(name=ep.name, distribution=dist)
+            self.plugins[ep.name] = info
+            try:
+                obj = ep.load()
+            except Exception as exc:  # noqa: BLE001 - any import failure marks the plugin failed
+                info.load_error = f"import failed: {type(exc).__name__}: {exc}"
+                log.error("plugin %s: %s", ep.name, info.load_error)
+                continue
+            self._register(info, obj)
+        self._check_requires()
+
+    def _check_requires(self) -> None:
+        """A plugin whose requirement is not installed (or failed to load) can never run."""
+        changed = True
+        while changed:
+            changed = False
+            for info in self.plugins.values():
+                if not info.loaded:
+                    continue
+                missing = [r for r in info.requires if r not in self.plugins or not self.plugins[r].loaded]
+                if missing:
+                    info.load_error = "requires " + ", ".join(missing) + ", which is not installed or failed"
+                    log.error("plugin %s: %s", info.name, info.load_error)
+                    changed = True
+
+    def _register(self, info: PluginInfo, obj: Any) -> None:
+        name = getattr(obj, "name", None)
+        if name != info.name:
+            info.load_error = (
+                f"declares name {name!r} but its entry point is {info.name!r}"
+                if name
+                else "declares no name"
+            )
+        elif name == CORE:
+            info.load_error = "the name 'core' is reserved"
+        else:
+            info.title = str(getattr(obj, "title", "") or name)
+            info.version = str(getattr(obj, "version", "") or "")
+            info.description = str(getattr(obj, "description", "") or "")
+            requires = getattr(obj, "requires", ()) or ()
+            if isinstance(requires, str) or not all(isinstance(r, str) for r in requires):
+                info.load_error = "requires must be a list of plugin names"
+            else:
+                info.requires = tuple(requires)
+            info.default_enabled = bool(getattr(obj, "default_enabled", False))
+            info.migrations_path = _migrations_path(obj)
+        if info.load_error:
+            log.error("plugin %s: %s", info.name, info.load_error)
+            return
+        try:
+            self.pm.register(obj, name=info.name)
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            if self.pm.is_registered(obj):
+                self.pm.unregister(obj)
+            detail = re.sub(r" in plugin <.*>$", "", str(exc))
+            info.load_error = f"invalid hook implementation: {detail}"
+            log.error("plugin %s: %s", info.name, info.load_error)
+            return
+        info.obj = obj
+
+    def loaded_names(self) -> list[str]:
+        return [name for name, info in self.plugins.items() if info.loaded]
+
+    # --- state ---------------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Re-read plugin state from the database if the last read is older than the TTL."""
+        now = time.monotonic()
+        if not force and now - self._checked_at < self._state_ttl:
+            return
+        with self._lock:
+            if not force and now - self._checked_at < self._state_ttl:
+                return
+            rows = self._read_rows()
+            self._checked_at = time.monotonic()
+            if rows == self._rows and not force:
+                return
+            self._apply(rows)
+
+    def _read_rows(self) -> dict[str, PluginRow]:
+        engine = self._engine_getter()
+        try:
+            with engine.connect() as conn:
+                result = conn.execute(
+                    sa.text("SELECT name, enabled, status, error, schema_revision FROM plugins")
+                )
+                return {
+                    r.name: PluginRow(bool(r.enabled), r.status, r.error, r.schema_revision)
+                    for r in result
+                }
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            # Not migrated yet (``crm init`` has not run): nothing is active.
+            return {}
+
+    def _apply(self, rows: dict[str, PluginRow]) -> None:
+        active: set[str] = set()
+        reasons: dict[str, str] = {}
+        candidates = {
+            name
+            for name, row in rows.items()
+            if row.enabled and row.status == "ok" and name in self.plugins
+        }
+        for name in list(candidates):
+            if not self.plugins[name].loaded:
+                reasons[name] = self.plugins[name].load_error or "not loaded"
+                candidates.discard(name)
+        # Drop plugins whose requirements are not active, until nothing changes.
+        changed = True
+        while changed:
+            changed = False
+            for name in sorted(candidates):
+                missing = [r for r in self.plugins[name].requires if r not in candidates]
+                if missing:
+                    reasons[name] = "requires " + ", ".join(missing) + ", which is not active"
+                    candidates.discard(name)
+                    changed = True
+        active = candidates
+        self._rows = rows
+        self._active = frozenset(active)
+        self._inactive_reason = reasons
+        self._callers = {}
+
+    def row(self, name: str) -> PluginRow | None:
+        return self._rows.get(name)
+
+    def is_active(self, name: str) -> bool:
+        return name == CORE or name in self._active
+
+    @property
+    def active(self) -> frozenset[str]:
+        return self._active
+
+    def inactive_reason(self, name: str) -> str | None:
+        return self._inactive_reason.get(name)
+
+    # --- hook calls ----------------------------------------------------------------------
+
+    def hook(self, hook_name: str):
+        """A caller for ``hook_name`` that skips every inactive plugin."""
+        caller = self._callers.get(hook_name)
+        if caller is None:
+            inactive = [
+                info.obj
+                for name, info in self.plugins.items()
+                if info.obj is not None and name not in self._active
+            ]
+            caller = self.pm.subset_hook_caller(hook_name, remove_plugins=inactive)
+            self._callers[hook_name] = caller
+        return caller
+
+    def call_each(self, hook_name: str, only_active: bool = True, **kwargs) -> list[tuple[str, Any]]:
+        """Call ``hook_name`` once per plugin and return ``(plugin name, result)`` pairs.
+
+        Used where core must know which plugin contributed what (blueprints, jobs, menus).
+        """
+        results = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            plugin_name = impl.plugin_name
+            if only_active and not self.is_active(plugin_name):
+                continue
+            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+            result = impl.function(**args)
+            if result is not None:
+                results.append((plugin_name, result))
+        return results
+
+    def call_each_loaded(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
+        """Like ``call_each`` for every loaded plugin, enabled or not (start-up structure).
+
+        A plugin whose implementation raises is marked failed and never becomes active.
+        """
+        results = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            info = self.plugins.get(impl.plugin_name)
+            if info is not None and not info.loaded:
+                continue
+            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+            try:
+                result = impl.function(**args)
+            except Exception as exc:
+                if info is None:
+                    raise  # core's own hooks must work
+                info.load_error = f"{hook_name} failed: {type(exc).__name__}: {exc}"
+                log.exception("plugin %s: %s failed", impl.plugin_name, hook_name)
+                continue
+            if result is not None:
+                results.append((impl.plugin_name, result))
+        return results
+
+    def collect(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
+        """Flatten list-returning hooks into ``(plugin name, item)`` pairs, active plugins only."""
+        return [(name, item) for name, items in self.call_each(hook_name, **kwargs) for item in items]

@@ -1,0 +1,68 @@
+"""What hooks return: small value objects that core sorts, filters and renders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    label: str
+    endpoint: str
+    permission: str | None = None
+    weight: int = 100
+    icon: str = ""
+    # Which section of the navigation: "main" or "admin".
+    section: str = "main"
+    url_values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DashboardWidget:
+    name: str
+    title: str
+    render: Callable[..., str]
+    permission: str | None = None
+    weight: int = 100
+    # Bootstrap grid columns out of 12 on wide screens.
+    width: int = 6
+
+
+@dataclass(frozen=True)
+class Permission:
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class ScopeArea:
+    code: str
+    label: str
+
+
+@dataclass(frozen=True)
+class SettingDefinition:
+    key: str
+    label: str
+    kind: str = "text"  # text, int, bool, choice
+    default: Any = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+    max_length: int = 500
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    func: Callable[..., Any]
+    schedule: Any = None
+    retries: int = 3
+
+
+@dataclass(frozen=True)
+class NotificationChannel:
+    name: str
+    label: str
+    send: Callable[..., None]

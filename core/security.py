@@ -1,0 +1,190 @@
+"""Access control in one place: every route declares a permission, one check enforces it.
+
+Views declare with ``@requires("code")``, ``@public`` or ``@login_required_only``; a
+blueprint may set a default with ``blueprint_permission``. The check runs before every
+request and fails closed: a route that declares nothing answers 403 (and a test walks
+``app.url_map`` so such a route never ships). The same check answers 404 for the routes
+of a disabled plugin. ``scoped`` applies a role's record scope to a query.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from flask import Flask, abort, current_app, g, request
+from flask_login import current_user
+
+from core.db import db, utcnow
+
+PUBLIC = "@public"
+AUTHENTICATED = "@authenticated"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def requires(code: str) -> Callable[[F], F]:
+    """Declare the permission code a view needs."""
+
+    def mark(func: F) -> F:
+        func._crm_permission = code  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def public(func: F) -> F:
+    func._crm_permission = PUBLIC  # type: ignore[attr-defined]
+    return func
+
+
+def login_required_only(func: F) -> F:
+    """Any logged-in user (their own profile, the dashboard)."""
+    func._crm_permission = AUTHENTICATED  # type: ignore[attr-defined]
+    return func
+
+
+def csrf_exempt(func: F) -> F:
+    """For public endpoints posted to from other sites (web forms); never for cookie pages."""
+    func._crm_csrf_exempt = True  # type: ignore[attr-defined]
+    return func
+
+
+def blueprint_permission(app: Flask, blueprint_name: str, code: str) -> None:
+    app.extensions.setdefault("crm_blueprint_permissions", {})[blueprint_name] = code
+
+
+def declared_permission(app: Flask, endpoint: str, method: str) -> str | None:
+    """The permission a route declares for ``method``, or None when it declares none."""
+    view = app.view_functions.get(endpoint)
+    if view is None:
+        return None
+    code = None
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        handler = getattr(view_class, method.lower(), None)
+        if handler is None and method == "HEAD":
+            handler = getattr(view_class, "get", None)
+        code = getattr(handler, "_crm_permission", None) or getattr(
+            view_class, "_crm_permission", None
+        )
+    else:
+        code = getattr(view, "_crm_permission", None)
+    if code is None and "." in endpoint:
+        blueprint = endpoint.rsplit(".", 1)[0]
+        code = app.extensions.get("crm_blueprint_permissions", {}).get(blueprint)
+    if code is None and (endpoint == "static" or endpoint.endswith(".static")):
+        code = PUBLIC
+    return code
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _user_from_bearer() -> Any:
+    from core.users.models import ApiToken
+
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    raw = header[7:].strip()
+    if not raw:
+        return None
+    token = db.session.execute(
+        sa.select(ApiToken).filter_by(token_hash=hash_token(raw))
+    ).scalar_one_or_none()
+    if token is None or not token.is_valid or not token.user.active:
+        abort(401, description="The API token is invalid, expired or revoked.")
+    now = utcnow()
+    # Write last use at most once a minute: no write per request on a busy integration.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        token.last_used_at = now
+        db.session.commit()
+    return token.user
+
+
+def current_actor() -> Any:
+    """The user this request acts as (token user for the API, session user for pages)."""
+    return g.get("crm_user")
+
+
+def check_request_access() -> None:
+    """before_request: plugin on? route declared? user allowed? Fails closed."""
+    app = current_app
+    endpoint = request.endpoint
+    if endpoint is None:
+        return  # 404/405 answered by Flask itself
+    registry = app.extensions["crm_plugins"]
+    registry.refresh()
+    blueprint = request.blueprints[-1] if request.blueprints else None
+    owner = app.extensions["crm_blueprint_owner"].get(blueprint) if blueprint else None
+    if owner is not None and not registry.is_active(owner):
+        abort(404)
+    if request.method == "OPTIONS":
+        return
+    code = declared_permission(app, endpoint, request.method)
+    if code is None:
+        abort(403, description="This route declares no permission.")
+    if is_api_request():
+        if request.headers.get("Authorization") is None and request.cookies.get(
+            app.config.get("SESSION_COOKIE_NAME", "session")
+        ):
+            if code != PUBLIC:
+                abort(401, description="The API takes a bearer token, not a session cookie.")
+        user = _user_from_bearer()
+    else:
+        if request.method not in ("GET", "HEAD") and not getattr(
+            app.view_functions[endpoint], "_crm_csrf_exempt", False
+        ):
+            from core.web import csrf
+
+            csrf.protect()
+        user = current_user if current_user.is_authenticated else None
+    g.crm_user = user
+    if code == PUBLIC:
+        return
+    if user is None:
+        if is_api_request():
+            abort(401, description="Authentication required: send 'Authorization: Bearer <token>'.")
+        return app.login_manager.unauthorized()
+    if code != AUTHENTICATED and not user.has_permission(code):
+        abort(403, description=f"You need the permission {code!r}.")
+
+
+def scoped(query: sa.Select, user: Any, area: str, owner_column: Any) -> sa.Select:
+    """Limit ``query`` to the records ``user`` may see in ``area``.
+
+    own: records whose ``owner_column`` is the user; team: owned by anyone in the user's
+    team; all: everything. Every list, search, export, report and API route of a scoped
+    area goes through here.
+    """
+    from core.users.models import User
+
+    scope = user.scope_for(area)
+    if scope == "all":
+        return query
+    if scope == "team" and user.team_id is not None:
+        team_members = sa.select(User.id).where(User.team_id == user.team_id)
+        return query.where(owner_column.in_(team_members))
+    return query.where(owner_column == user.id)
+
+
+def can_see(user: Any, area: str, owner_id: int | None) -> bool:
+    """The same rule as ``scoped`` for one record already loaded."""
+    from core.users.models import User
+
+    scope = user.scope_for(area)
+    if scope == "all":
+        return True
+    if owner_id == user.id:
+        return True
+    if scope == "team" and user.team_id is not None and owner_id is not None:
+        owner = db.session.get(User, owner_id)
+        return owner is not None and owner.team_id == user.team_id
+    return False

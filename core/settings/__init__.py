@@ -1,0 +1,1 @@
+"""Installation settings declared by core and plugins through a hook."""

@@ -1,0 +1,1 @@
+"""Users, teams, roles, permissions and API tokens."""

@@ -1,0 +1,92 @@
+"""The web shell: sessions, CSRF, translations, the access check, navigation and error pages."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_babel import Babel, get_locale
+from flask_bootstrap import Bootstrap5
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import BadRequest
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from core.config import SUPPORTED_LOCALES
+from core.db import db
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+babel = Babel()
+bootstrap = Bootstrap5()
+
+
+class HttpsAwareSessionInterface(SecureCookieSessionInterface):
+    """Mark the session cookie Secure whenever the request came over HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"] or (request and request.is_secure))
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    from core.users.models import User
+
+    ident, _, token = user_id.partition(":")
+    if not ident.isdigit() or not token:
+        return None
+    user = db.session.get(User, int(ident))
+    # A rotated session token (logout, password change, deactivation) ends old sessions.
+    if user is None or not user.active or user.session_token != token:
+        return None
+    return user
+
+
+def _select_locale() -> str | None:
+    user = g.get("crm_user")
+    if user is not None and getattr(user, "locale", None) in SUPPORTED_LOCALES:
+        return user.locale
+    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+
+
+def _select_timezone() -> str | None:
+    user = g.get("crm_user")
+    return getattr(user, "timezone", None) or None
+
+
+def init_web(app: Flask) -> None:
+    from core.api import handle_http_exception
+    from core.security import check_request_access
+    from core.web.navigation import navigation_for
+
+    if app.config["CRM_BEHIND_PROXY"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.session_interface = HttpsAwareSessionInterface()
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    # CSRF is checked in core.security.check_request_access, after the route is known, so
+    # the token-only API and public web forms can be told apart from cookie-backed pages.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=_select_locale,
+        timezone_selector=_select_timezone,
+        default_translation_directories="translations",
+    )
+    bootstrap.init_app(app)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.before_request(check_request_access)
+
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError):
+        return handle_http_exception(
+            BadRequest(description="The form has expired or was sent from elsewhere; reload the page and try again.")
+        )
+
+    @app.context_processor
+    def shell_context():
+        user = g.get("crm_user")
+        if user is None:
+            return {"nav": None, "current": None}
+        return {"nav": navigation_for(app, user), "current": user}

@@ -1,0 +1,140 @@
+"""Fixtures: a migrated app on SQLite (or PostgreSQL with CRM_TEST_DATABASE_URL), clients, users."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+
+from core import create_app
+from core.cli import ensure_admin_role, upgrade_core
+from core.db import db
+from core.plugin_system import services as plugin_services
+from core.users import services as user_services
+from core.users.models import Role
+
+ADMIN_EMAIL = "admin@example.com"
+PASSWORD = "correct-horse-battery"
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _database_url(tmp_path) -> str:
+    import os
+
+    url = os.environ.get("CRM_TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_path / 'crm.sqlite3'}"
+    if not _reachable(url):
+        pytest.skip(f"CRM_TEST_DATABASE_URL {url} is not reachable")
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+def make_app(tmp_path, database_url: str | None = None, **overrides):
+    config = {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SQLALCHEMY_DATABASE_URI": database_url or _database_url(tmp_path),
+        "SECRET_KEY": "test-secret",
+        "CRM_JOBS_IMMEDIATE": True,
+        "CRM_PLUGIN_STATE_TTL": 0.0,
+        "CRM_JOB_RETRY_BASE_SECONDS": 0.01,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(tmp_path) -> Iterator:
+    application = make_app(tmp_path)
+    with application.app_context():
+        upgrade_core(application)
+        plugin_services.sync_discovered(application)
+        ensure_admin_role()
+        admin_role = db.session.execute(sa.select(Role).filter_by(is_admin=True)).scalar_one()
+        user_services.create_user(ADMIN_EMAIL, "Ada Admin", PASSWORD, roles=[admin_role])
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_token(client, path: str = "/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def login(client, email: str = ADMIN_EMAIL, password: str = PASSWORD):
+    token = csrf_token(client)
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def post_form(client, path: str, data: dict | None = None, page: str = "/"):
+    """Submit a form the way a browser does: with the CSRF token of a page it loaded."""
+    data = dict(data or {})
+    data["csrf_token"] = csrf_token(client, page)
+    return client.post(path, data=data)
+
+
+@pytest.fixture
+def admin_client(client):
+    response = login(client)
+    assert response.status_code == 302
+    return client
+
+
+def make_user(app, email: str, permissions: list[str] = (), scopes: dict | None = None,
+              team=None, name: str | None = None, role_name: str | None = None):
+    """A user holding one role with exactly ``permissions`` and ``scopes``."""
+    with app.app_context():
+        role = Role(name=role_name or f"role for {email}", permissions=list(permissions),
+                    scopes=scopes or {})
+        db.session.add(role)
+        db.session.commit()
+        user = user_services.create_user(email, name or email.split("@")[0].title(), PASSWORD,
+                                         roles=[role], team=team)
+        return user.id
+
+
+def api_token(client, email: str = ADMIN_EMAIL, password: str = PASSWORD) -> dict:
+    response = client.post("/api/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 201, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}
+
+
+def enable(app, name: str) -> None:
+    with app.app_context():
+        plugin_services.enable(name, app)
+
+
+def disable(app, name: str) -> None:
+    with app.app_context():
+        plugin_services.disable(name, app)

@@ -1,0 +1,1 @@
+"""Test plugins installed through real entry points (group "crm.plugins")."""

@@ -1,0 +1,164 @@
+"""Hook implementations of the hello plugin."""
+
+import sqlalchemy as sa
+from flask import Blueprint, render_template, request
+from flask.views import MethodView
+from flask_smorest import Blueprint as ApiBlueprint
+from huey import crontab
+from marshmallow import Schema, fields, validate
+
+from core.db import db
+from core.plugin_system import hookimpl
+from core.plugin_system.types import (
+    DashboardWidget,
+    Job,
+    MenuItem,
+    NotificationChannel,
+    Permission,
+    ScopeArea,
+    SettingDefinition,
+)
+from core.security import current_actor, requires, scoped
+from crm_test_plugins.hello.models import Delivery, Greeting
+
+bp = Blueprint("hello", __name__, url_prefix="/hello", template_folder="templates")
+api = ApiBlueprint("hello_api", __name__, description="Greetings of the hello test plugin")
+
+
+class GreetingSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    text = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    owner_id = fields.Integer(dump_only=True)
+    version = fields.Integer(dump_only=True)
+
+
+def visible_greetings(user):
+    query = scoped(sa.select(Greeting).order_by(Greeting.id), user, "greetings", Greeting.owner_id)
+    return db.session.execute(query).scalars().all()
+
+
+@bp.route("/")
+@requires("hello.view")
+def index():
+    return render_template("hello/index.html", greetings=visible_greetings(current_actor()))
+
+
+@bp.route("/", methods=["POST"])
+@requires("hello.manage")
+def add():
+    text = request.form.get("text", "").strip()[:200] or "Hello"
+    db.session.add(Greeting(text=text, owner_id=current_actor().id))
+    db.session.commit()
+    return index()
+
+
+@api.route("/greetings")
+class Greetings(MethodView):
+    @requires("hello.view")
+    @api.response(200, GreetingSchema(many=True))
+    def get(self):
+        """Greetings the caller may see."""
+        return visible_greetings(current_actor())
+
+    @requires("hello.manage")
+    @api.arguments(GreetingSchema)
+    @api.response(201, GreetingSchema)
+    def post(self, data):
+        """Add a greeting owned by the caller."""
+        greeting = Greeting(text=data["text"], owner_id=current_actor().id)
+        db.session.add(greeting)
+        db.session.commit()
+        return greeting
+
+
+def _record(kind: str, payload: str = "") -> None:
+    db.session.add(Delivery(kind=kind, payload=payload))
+    db.session.commit()
+
+
+def tick() -> None:
+    _record("tick")
+
+
+def flaky(fail_times: int = 2) -> str:
+    """Fails ``fail_times`` times, then succeeds: proves retries."""
+    _record("flaky-attempt")
+    attempts = db.session.execute(
+        sa.select(sa.func.count()).where(Delivery.kind == "flaky-attempt")
+    ).scalar_one()
+    if attempts <= fail_times:
+        raise RuntimeError(f"flaky attempt {attempts}")
+    _record("flaky-done", str(attempts))
+    return "done"
+
+
+def record(kind: str, payload: str = "") -> None:
+    _record(kind, payload)
+
+
+def _send(user, subject, body, url=None) -> None:
+    _record("notification", f"{user.email}: {subject}")
+
+
+class HelloPlugin:
+    name = "hello"
+    title = "Hello"
+    version = "1.2.0"
+    description = "Greets new users; exercises every plugin hook in tests."
+    requires = ()
+
+    @hookimpl
+    def register_blueprints(self, app):
+        return [bp]
+
+    @hookimpl
+    def register_api_blueprints(self, app):
+        return [api]
+
+    @hookimpl
+    def menu_items(self, user):
+        return [MenuItem("Hello", "hello.index", "hello.view", weight=150)]
+
+    @hookimpl
+    def dashboard_widgets(self, user):
+        return [DashboardWidget("hello.count", "Greetings", self._widget, "hello.view", weight=120)]
+
+    def _widget(self, user) -> str:
+        return f"<p data-testid='hello-widget'>{len(visible_greetings(user))} greetings</p>"
+
+    @hookimpl
+    def permissions(self):
+        return [Permission("hello.view", "See greetings"), Permission("hello.manage", "Add greetings")]
+
+    @hookimpl
+    def scope_areas(self):
+        return [ScopeArea("greetings", "Greetings")]
+
+    @hookimpl
+    def settings(self):
+        return [SettingDefinition("hello.word", "Greeting word", default="Hello", max_length=20)]
+
+    @hookimpl
+    def jobs(self, app):
+        return [
+            Job("hello.tick", tick, schedule=crontab(minute="*")),
+            Job("hello.flaky", flaky, retries=3),
+            Job("hello.record", record, retries=0),
+        ]
+
+    @hookimpl
+    def notification_channels(self):
+        return [NotificationChannel("hello_log", "Hello log", _send)]
+
+    @hookimpl
+    def user_created(self, user):
+        db.session.add(Greeting(text=f"Welcome, {user.name}!", owner_id=user.id))
+        db.session.commit()
+
+    @hookimpl
+    def plugin_enabled(self, name):
+        _record("plugin_enabled", name)
+
+    @hookimpl
+    def plugin_disabled(self, name):
+        _record("plugin_disabled", name)
