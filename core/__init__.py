@@ -29,7 +29,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
     db.init_app(app)
     _import_models()
@@ -85,14 +87,14 @@ def _register_plugin_blueprints(app: Flask, api) -> None:
             app.register_blueprint(blueprint)
             owner[blueprint.name] = plugin_name
             registry.plugins[plugin_name].blueprints.append(blueprint.name)
-    for plugin_name, blueprints in registry.call_each_loaded(
-        "register_api_blueprints", app=app
-    ):
+    for plugin_name, blueprints in registry.call_each_loaded("register_api_blueprints", app=app):
         for blueprint in blueprints:
             prefix = blueprint.url_prefix or ""
-            options = {} if prefix.startswith("/api/v1/") else {
-                "url_prefix": f"/api/v1/{plugin_name}{prefix}"
-            }
+            options = (
+                {}
+                if prefix.startswith("/api/v1/")
+                else {"url_prefix": f"/api/v1/{plugin_name}{prefix}"}
+            )
             api.register_blueprint(blueprint, **options)
             owner[blueprint.name] = plugin_name
             registry.plugins[plugin_name].blueprints.append(blueprint.name)

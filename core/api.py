@@ -38,9 +38,13 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
         return {"_body": [str(m) for m in (messages if isinstance(messages, list) else [messages])]}
     out: dict[str, list[str]] = {}
     for location, value in messages.items():
-        inner = value if isinstance(value, dict) and location in {
-            "json", "query", "form", "headers", "files", "view_args", "querystring"
-        } else {location: value}
+        inner = (
+            value
+            if isinstance(value, dict)
+            and location
+            in {"json", "query", "form", "headers", "files", "view_args", "querystring"}
+            else {location: value}
+        )
         for field, msgs in inner.items():
             key = "_body" if field == "_schema" else str(field)
             if isinstance(msgs, dict):
@@ -54,7 +58,11 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
 
 
 def error_body(status: int, message: str, errors: dict[str, list[str]] | None = None) -> dict:
-    body: dict[str, Any] = {"status": status, "code": CODES.get(status, "error"), "message": message}
+    body: dict[str, Any] = {
+        "status": status,
+        "code": CODES.get(status, "error"),
+        "message": message,
+    }
     if errors:
         body["errors"] = errors
     return body
@@ -75,7 +83,8 @@ def handle_http_exception(error: HTTPException):
     status = error.code or 500
     if request.path.startswith("/api/"):
         data = getattr(error, "data", None) or {}
-        errors = _flatten(data["messages"]) if "messages" in data else None
+        raw = data.get("messages") or data.get("errors")
+        errors = _flatten(raw) if raw else None
         message = data.get("message") or error.description or error.name
         if status == 422 and errors:
             message = "Invalid input: " + "; ".join(
@@ -87,10 +96,11 @@ def handle_http_exception(error: HTTPException):
         response.status_code = status
         if error.response is None and status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="crm"'
-        for header in ("Retry-After", "Allow"):
-            value = error.get_headers() and dict(error.get_headers()).get(header)
-            if value:
+        for header, value in error.get_headers():
+            if header.lower() != "content-type":
                 response.headers[header] = value
+        for header, value in (data.get("headers") or {}).items():
+            response.headers[header] = value
         return response
     return render_template("errors/error.html", error=error, status=status), status
 
@@ -104,9 +114,7 @@ def init_api(app: Flask) -> CrmApi:
     api = CrmApi(
         app,
         spec_kwargs={
-            "components": {
-                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-            },
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
             "info": {"description": "The CRM's JSON API. Authenticate with a bearer token."},
         },

@@ -42,7 +42,9 @@ def menu_items() -> list[MenuItem]:
         MenuItem(_l("Teams"), "admin.teams", "core.users.view", weight=20, section="admin"),
         MenuItem(_l("Roles"), "admin.roles", "core.roles.manage", weight=30, section="admin"),
         MenuItem(_l("Plugins"), "plugins.index", "core.plugins.manage", weight=40, section="admin"),
-        MenuItem(_l("Settings"), "settings.index", "core.settings.manage", weight=50, section="admin"),
+        MenuItem(
+            _l("Settings"), "settings.index", "core.settings.manage", weight=50, section="admin"
+        ),
         MenuItem(_l("Audit log"), "audit.index", "core.audit.view", weight=60, section="admin"),
     ]
 
@@ -71,15 +73,30 @@ def dashboard_widgets() -> list[DashboardWidget]:
 @hookimpl
 def settings() -> list[SettingDefinition]:
     return [
-        SettingDefinition("core.company_name", _l("Company name"), default="",
-                          help=_l("Shown in documents and e-mails."), max_length=200),
-        SettingDefinition("core.company_address", _l("Company address"), default="",
-                          max_length=500),
+        SettingDefinition(
+            "core.company_name",
+            _l("Company name"),
+            default="",
+            help=_l("Shown in documents and e-mails."),
+            max_length=200,
+        ),
+        SettingDefinition(
+            "core.company_address", _l("Company address"), default="", max_length=500
+        ),
         SettingDefinition("core.company_tax_id", _l("Company tax id"), default="", max_length=40),
-        SettingDefinition("core.default_locale", _l("Default language for new users"), "choice",
-                          default="en", choices=("en", "ru", "ro", "de")),
-        SettingDefinition("core.audit_retention_days", _l("Keep audit log entries (days, 0 = forever)"),
-                          "int", default=0),
+        SettingDefinition(
+            "core.default_locale",
+            _l("Default language for new users"),
+            "choice",
+            default="en",
+            choices=("en", "ru", "ro", "de"),
+        ),
+        SettingDefinition(
+            "core.audit_retention_days",
+            _l("Keep audit log entries (days, 0 = forever)"),
+            "int",
+            default=0,
+        ),
     ]
 
 

@@ -66,7 +66,12 @@ def init(admin_email: str | None, admin_password: str | None, admin_name: str) -
         plugins.sync_discovered(app)
         for name, info in app.extensions["crm_plugins"].plugins.items():
             row = plugins.registry(app).row(name)
-            if info.default_enabled and info.loaded and row is not None and row.schema_revision is None:
+            if (
+                info.default_enabled
+                and info.loaded
+                and row is not None
+                and row.schema_revision is None
+            ):
                 try:
                     plugins.enable(name, app)
                 except plugins.PluginError as exc:
@@ -86,8 +91,9 @@ def init(admin_email: str | None, admin_password: str | None, admin_name: str) -
             click.echo(f"Database is up to date; {existing.email} exists already.")
             return
         if not admin_password:
-            admin_password = click.prompt("Administrator password", hide_input=True,
-                                          confirmation_prompt=True)
+            admin_password = click.prompt(
+                "Administrator password", hide_input=True, confirmation_prompt=True
+            )
         try:
             user = services.create_user(admin_email, admin_name, admin_password, roles=[role])
         except services.ValidationFailed as exc:
@@ -161,8 +167,13 @@ def db_upgrade() -> None:
 
 @db.command("revision")
 @click.option("-m", "--message", required=True)
-@click.option("--plugin", "owner", default="core", show_default=True,
-              help="Whose migrations folder gets the revision.")
+@click.option(
+    "--plugin",
+    "owner",
+    default="core",
+    show_default=True,
+    help="Whose migrations folder gets the revision.",
+)
 def db_revision(message: str, owner: str) -> None:
     """Write a new migration by comparing the models with the database (for developers)."""
     from core.db import db as database
@@ -178,8 +189,9 @@ def db_revision(message: str, owner: str) -> None:
             _fail(f"plugin {owner!r} is unknown or has no migrations/versions folder")
         location = info.migrations_path
     with app.app_context():
-        paths = migrations.autogenerate(database.engine, location, owner, message,
-                                        database.metadata, list(registry.plugins))
+        paths = migrations.autogenerate(
+            database.engine, location, owner, message, database.metadata, list(registry.plugins)
+        )
     for path in paths:
         click.echo(path)
 
@@ -250,8 +262,9 @@ def users() -> None:
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--role", "role_names", multiple=True, help="Role name; repeat for several.")
 @click.option("--team", "team_name", help="Team name.")
-def users_create(email: str, name: str, password: str, role_names: tuple[str, ...],
-                 team_name: str | None) -> None:
+def users_create(
+    email: str, name: str, password: str, role_names: tuple[str, ...], team_name: str | None
+) -> None:
     """Create a user."""
     from core.db import db as database
     from core.users import services
@@ -261,13 +274,17 @@ def users_create(email: str, name: str, password: str, role_names: tuple[str, ..
     with app.app_context():
         roles = []
         for role_name in role_names:
-            role = database.session.execute(sa.select(Role).filter_by(name=role_name)).scalar_one_or_none()
+            role = database.session.execute(
+                sa.select(Role).filter_by(name=role_name)
+            ).scalar_one_or_none()
             if role is None:
                 _fail(f"no role named {role_name!r}")
             roles.append(role)
         team = None
         if team_name:
-            team = database.session.execute(sa.select(Team).filter_by(name=team_name)).scalar_one_or_none()
+            team = database.session.execute(
+                sa.select(Team).filter_by(name=team_name)
+            ).scalar_one_or_none()
             if team is None:
                 _fail(f"no team named {team_name!r}")
         try:

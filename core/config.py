@@ -94,7 +94,8 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "CRM_LOGIN_WINDOW_SECONDS": _int("CRM_LOGIN_WINDOW_SECONDS", 900),
         "CRM_API_TOKEN_DAYS": _int("CRM_API_TOKEN_DAYS", 365),
         "CRM_JOBS_IMMEDIATE": _bool(env.get("CRM_JOBS_IMMEDIATE")),
-        "CRM_JOBS_SQLITE_PATH": env.get("CRM_JOBS_SQLITE_PATH") or str(instance_path / "jobs.sqlite3"),
+        "CRM_JOBS_SQLITE_PATH": env.get("CRM_JOBS_SQLITE_PATH")
+        or str(instance_path / "jobs.sqlite3"),
         "CRM_JOB_RETRY_BASE_SECONDS": float(env.get("CRM_JOB_RETRY_BASE_SECONDS", "10")),
     }
     if overrides:

@@ -77,8 +77,13 @@ class JobQueue:
                     log.exception("job %s failed for good after %d attempts", name, attempt + 1)
                     raise
                 delay = self.app.config["CRM_JOB_RETRY_BASE_SECONDS"] * (2**attempt)
-                log.warning("job %s failed (attempt %d); retrying in %.1fs", name, attempt + 1, delay,
-                            exc_info=True)
+                log.warning(
+                    "job %s failed (attempt %d); retrying in %.1fs",
+                    name,
+                    attempt + 1,
+                    delay,
+                    exc_info=True,
+                )
                 if self.app.config["CRM_JOBS_IMMEDIATE"]:
                     return self._run(name, kwargs, attempt + 1)
                 self._task.schedule((name, kwargs, attempt + 1), delay=delay)

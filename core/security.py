@@ -145,7 +145,7 @@ def check_request_access() -> None:
             from core.web import csrf
 
             csrf.protect()
-        user = current_user if current_user.is_authenticated else None
+        user = current_user._get_current_object() if current_user.is_authenticated else None
     g.crm_user = user
     if code == PUBLIC:
         return

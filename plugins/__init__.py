@@ -1,1 +1,1 @@
-"""Bundled plugins: each subpackage is found through its "crm.plugins" entry point, never imported by core."""
+"""Bundled plugins: each is found through its "crm.plugins" entry point; core never imports them."""

@@ -15,7 +15,7 @@ from core.cli import ensure_admin_role, upgrade_core
 from core.db import db
 from core.plugin_system import services as plugin_services
 from core.users import services as user_services
-from core.users.models import Role
+from core.users.models import Role, Team
 
 ADMIN_EMAIL = "admin@example.com"
 PASSWORD = "correct-horse-battery"
@@ -24,7 +24,9 @@ PASSWORD = "correct-horse-battery"
 def _reachable(url: str) -> bool:
     parts = urlsplit(url)
     try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1
+        ):
             return True
     except OSError:
         return False
@@ -81,8 +83,22 @@ def client(app):
 
 
 @pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
+def crm(app, tmp_path):
+    """Run the real ``crm`` command against the test database; returns click's Result."""
+    from click.testing import CliRunner
+
+    from core.cli import main
+
+    env = {
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "CRM_INSTANCE_PATH": str(tmp_path / "cli-instance"),
+        "CRM_JOBS_IMMEDIATE": "1",
+    }
+
+    def run(*args: str, input: str | None = None):
+        return CliRunner().invoke(main, list(args), env=env, input=input)
+
+    return run
 
 
 def csrf_token(client, path: str = "/login") -> str:
@@ -111,16 +127,28 @@ def admin_client(client):
     return client
 
 
-def make_user(app, email: str, permissions: list[str] = (), scopes: dict | None = None,
-              team=None, name: str | None = None, role_name: str | None = None):
+def make_user(
+    app,
+    email: str,
+    permissions: list[str] = (),
+    scopes: dict | None = None,
+    team_id: int | None = None,
+    name: str | None = None,
+    role_name: str | None = None,
+):
     """A user holding one role with exactly ``permissions`` and ``scopes``."""
     with app.app_context():
-        role = Role(name=role_name or f"role for {email}", permissions=list(permissions),
-                    scopes=scopes or {})
+        role = Role(
+            name=role_name or f"role for {email}",
+            permissions=list(permissions),
+            scopes=scopes or {},
+        )
         db.session.add(role)
         db.session.commit()
-        user = user_services.create_user(email, name or email.split("@")[0].title(), PASSWORD,
-                                         roles=[role], team=team)
+        team = db.session.get(Team, team_id) if team_id else None
+        user = user_services.create_user(
+            email, name or email.split("@")[0].title(), PASSWORD, roles=[role], team=team
+        )
         return user.id
 
 

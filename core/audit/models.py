@@ -14,7 +14,9 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from core.db import db, utcnow
 
 # Who is acting outside a request (CLI, jobs); a request uses the logged-in user.
-audit_actor: contextvars.ContextVar[int | None] = contextvars.ContextVar("audit_actor", default=None)
+audit_actor: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "audit_actor", default=None
+)
 
 
 class AuditLog(db.Model):
@@ -71,7 +73,9 @@ def _changes(obj: Any, action: str) -> dict[str, Any]:
                 continue
             out[key] = ["***", "***"] if key in exclude else [None, _plain(value)]
         elif action == "delete":
-            value = hist.unchanged[0] if hist.unchanged else (hist.deleted[0] if hist.deleted else None)
+            value = (
+                hist.unchanged[0] if hist.unchanged else (hist.deleted[0] if hist.deleted else None)
+            )
             if value is not None:
                 out[key] = ["***", "***"] if key in exclude else [_plain(value), None]
         elif hist.has_changes():

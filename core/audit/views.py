@@ -29,9 +29,14 @@ def index():
     }
     rows, cursor = queries.page(filters)
     user_ids = {r.user_id for r in rows if r.user_id}
-    users = {
-        u.id: u for u in db.session.execute(sa.select(User).where(User.id.in_(user_ids))).scalars()
-    } if user_ids else {}
+    users = (
+        {
+            u.id: u
+            for u in db.session.execute(sa.select(User).where(User.id.in_(user_ids))).scalars()
+        }
+        if user_ids
+        else {}
+    )
     return render_template(
         "audit/index.html", rows=rows, users=users, cursor=cursor, filters=filters
     )

@@ -62,7 +62,7 @@ class PluginRow:
 
 
 def _migrations_path(obj: Any) -> Path | None:
-    """A plugin's Alembic folder: ``migrations_path`` if declared, else ``migrations/`` beside it."""
+    """A plugin's Alembic folder: its ``migrations_path``, else ``migrations/`` beside it."""
     explicit = getattr(obj, "migrations_path", None)
     if explicit:
         return Path(explicit)
@@ -117,9 +117,13 @@ class PluginRegistry:
             for info in self.plugins.values():
                 if not info.loaded:
                     continue
-                missing = [r for r in info.requires if r not in self.plugins or not self.plugins[r].loaded]
+                missing = [
+                    r for r in info.requires if r not in self.plugins or not self.plugins[r].loaded
+                ]
                 if missing:
-                    info.load_error = "requires " + ", ".join(missing) + ", which is not installed or failed"
+                    info.load_error = (
+                        "requires " + ", ".join(missing) + ", which is not installed or failed"
+                    )
                     log.error("plugin %s: %s", info.name, info.load_error)
                     changed = True
 
@@ -249,7 +253,9 @@ class PluginRegistry:
             self._callers[hook_name] = caller
         return caller
 
-    def call_each(self, hook_name: str, only_active: bool = True, **kwargs) -> list[tuple[str, Any]]:
+    def call_each(
+        self, hook_name: str, only_active: bool = True, **kwargs
+    ) -> list[tuple[str, Any]]:
         """Call ``hook_name`` once per plugin and return ``(plugin name, result)`` pairs.
 
         Used where core must know which plugin contributed what (blueprints, jobs, menus).
@@ -290,4 +296,6 @@ class PluginRegistry:
 
     def collect(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
         """Flatten list-returning hooks into ``(plugin name, item)`` pairs, active plugins only."""
-        return [(name, item) for name, items in self.call_each(hook_name, **kwargs) for item in items]
+        return [
+            (name, item) for name, items in self.call_each(hook_name, **kwargs) for item in items
+        ]

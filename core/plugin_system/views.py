@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from core.plugin_system import services
@@ -25,7 +25,7 @@ def enable(name: str):
         flash(_("Plugin %(title)s is enabled.", title=view.title), "success")
     except services.PluginError as exc:
         if exc.status == 404:
-            raise
+            abort(404, description=exc.message)
         flash(exc.message, "error")
     return redirect(url_for(".index"))
 
@@ -38,6 +38,6 @@ def disable(name: str):
         flash(_("Plugin %(title)s is disabled; its data is kept.", title=view.title), "success")
     except services.PluginError as exc:
         if exc.status == 404:
-            raise
+            abort(404, description=exc.message)
         flash(exc.message, "error")
     return redirect(url_for(".index"))

@@ -69,7 +69,9 @@ class IssueToken(MethodView):
     def post(self, data):
         """Exchange e-mail and password for a new API token (shown once)."""
         try:
-            user = services.authenticate(data["email"], data["password"], request.remote_addr or "?")
+            user = services.authenticate(
+                data["email"], data["password"], request.remote_addr or "?"
+            )
         except services.RateLimited as exc:
             abort(429, message=str(exc), headers={"Retry-After": str(exc.retry_after)})
         if user is None:
@@ -85,9 +87,13 @@ class Tokens(MethodView):
     @auth_blp.response(200, TokenSchema(many=True))
     def get(self):
         """Your API tokens (their values are never shown again)."""
-        return db.session.execute(
-            sa.select(ApiToken).filter_by(user_id=current_actor().id).order_by(ApiToken.id)
-        ).scalars().all()
+        return (
+            db.session.execute(
+                sa.select(ApiToken).filter_by(user_id=current_actor().id).order_by(ApiToken.id)
+            )
+            .scalars()
+            .all()
+        )
 
 
 @auth_blp.route("/tokens/<int:token_id>")
@@ -144,7 +150,11 @@ def _roles(ids: list[int]) -> list[Role]:
     ids = list(dict.fromkeys(ids))
     roles = db.session.execute(sa.select(Role).where(Role.id.in_(ids))).scalars().all()
     if len(roles) != len(ids):
-        abort(422, message="Invalid input.", errors={"json": {"role_ids": ["One or more roles do not exist."]}})
+        abort(
+            422,
+            message="Invalid input.",
+            errors={"json": {"role_ids": ["One or more roles do not exist."]}},
+        )
     return list(roles)
 
 
@@ -252,7 +262,9 @@ class Roles(MethodView):
     def post(self, data):
         """Create a role."""
         try:
-            return services.save_role(Role(), data, known_codes(), {a.code for _, a in scope_areas()})
+            return services.save_role(
+                Role(), data, known_codes(), {a.code for _, a in scope_areas()}
+            )
         except services.ValidationFailed as exc:
             _fail(exc)
 

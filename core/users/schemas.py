@@ -20,7 +20,9 @@ class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
     email = Email(required=True)
     name = Name(required=True)
-    password = fields.String(load_only=True, required=True, validate=validate.Length(min=10, max=256))
+    password = fields.String(
+        load_only=True, required=True, validate=validate.Length(min=10, max=256)
+    )
     active = fields.Boolean(load_default=True)
     team_id = fields.Integer(allow_none=True, load_default=None)
     role_ids = fields.List(fields.Integer(), load_only=True, load_default=list)
@@ -51,7 +53,10 @@ class UserQuerySchema(Schema):
     q = fields.String(validate=validate.Length(max=200))
     active = fields.Boolean()
     team_id = fields.Integer()
-    after = fields.Integer(validate=validate.Range(min=0), metadata={"description": "Cursor: the last id of the previous page."})
+    after = fields.Integer(
+        validate=validate.Range(min=0),
+        metadata={"description": "Cursor: the last id of the previous page."},
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -111,7 +116,9 @@ class PermissionSchema(Schema):
 
 class TokenRequestSchema(Schema):
     email = fields.String(required=True, validate=validate.Length(min=1, max=254))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=256)
+    )
     name = fields.String(load_default="API token", validate=validate.Length(min=1, max=100))
 
 

@@ -166,7 +166,10 @@ def _check_rate(ip: str, email: str) -> None:
     per_account = db.session.execute(
         sa.select(sa.func.count()).where(LoginAttempt.email == email, LoginAttempt.at >= since)
     ).scalar_one()
-    if per_ip >= config["CRM_LOGIN_MAX_PER_IP"] or per_account >= config["CRM_LOGIN_MAX_PER_ACCOUNT"]:
+    if (
+        per_ip >= config["CRM_LOGIN_MAX_PER_IP"]
+        or per_account >= config["CRM_LOGIN_MAX_PER_ACCOUNT"]
+    ):
         raise RateLimited(retry_after=window)
 
 
@@ -221,7 +224,7 @@ def revoke_token(token: ApiToken) -> None:
 
 
 def save_role(role: Role, data: dict[str, Any], known: set[str], areas: set[str]) -> Role:
-    """Validate and save a new or changed role (name, description, is_admin, permissions, scopes)."""
+    """Validate and save a role (name, description, is_admin, permissions, scopes)."""
     errors: dict[str, list[str]] = {}
     if "name" in data:
         data["name"] = data["name"].strip()
@@ -259,7 +262,9 @@ def delete_role(role: Role) -> None:
         sa.select(sa.func.count()).select_from(User).where(User.roles.any(Role.id == role.id))
     ).scalar_one()
     if holders:
-        raise ValidationFailed({"role": [f"{holders} user(s) hold this role; take it from them first."]}, 409)
+        raise ValidationFailed(
+            {"role": [f"{holders} user(s) hold this role; take it from them first."]}, 409
+        )
     db.session.delete(role)
     db.session.commit()
 

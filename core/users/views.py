@@ -46,7 +46,12 @@ def _form(*fields: str, lists: tuple[str, ...] = (), bools: tuple[str, ...] = ()
 
 
 def _safe_next(target: str | None) -> str:
-    if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
+    if (
+        target
+        and not urlsplit(target).netloc
+        and target.startswith("/")
+        and not target.startswith("//")
+    ):
         return target
     return url_for("web.dashboard")
 
@@ -62,8 +67,9 @@ def login():
     if request.method == "POST":
         email = request.form.get("email", "")
         try:
-            user = services.authenticate(email, request.form.get("password", ""),
-                                         request.remote_addr or "?")
+            user = services.authenticate(
+                email, request.form.get("password", ""), request.remote_addr or "?"
+            )
         except services.RateLimited as exc:
             error, status = str(exc), 429
             user = None
@@ -96,7 +102,9 @@ def profile():
     if request.method == "POST":
         data = _form("name", "locale", "timezone")
         data["version"] = user.version
-        loaded, errors = _load(UserUpdateSchema(only=("version", "name", "locale", "timezone")), data)
+        loaded, errors = _load(
+            UserUpdateSchema(only=("version", "name", "locale", "timezone")), data
+        )
         if not errors:
             loaded.pop("version")
             try:
@@ -106,13 +114,21 @@ def profile():
             except services.ValidationFailed as exc:
                 db.session.rollback()
                 errors = exc.errors
-    tokens = db.session.execute(
-        sa.select(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id.desc())
-    ).scalars().all()
-    return render_template("auth/profile.html", user=user, errors=errors, tokens=tokens,
-                           locales=SUPPORTED_LOCALES, new_token=session.pop("new_token", None)), (
-        422 if errors else 200
+    tokens = (
+        db.session.execute(
+            sa.select(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id.desc())
+        )
+        .scalars()
+        .all()
     )
+    return render_template(
+        "auth/profile.html",
+        user=user,
+        errors=errors,
+        tokens=tokens,
+        locales=SUPPORTED_LOCALES,
+        new_token=session.pop("new_token", None),
+    ), (422 if errors else 200)
 
 
 @auth_bp.route("/profile/password", methods=["POST"])
@@ -170,10 +186,15 @@ def _choices() -> dict[str, Any]:
 @admin_bp.route("/users")
 @requires("core.users.view")
 def users():
-    rows = db.session.execute(
-        sa.select(User).options(sa.orm.selectinload(User.roles), sa.orm.selectinload(User.team))
-        .order_by(User.name)
-    ).scalars().all()
+    rows = (
+        db.session.execute(
+            sa.select(User)
+            .options(sa.orm.selectinload(User.roles), sa.orm.selectinload(User.team))
+            .order_by(User.name)
+        )
+        .scalars()
+        .all()
+    )
     return render_template("admin/users.html", users=rows)
 
 
@@ -182,23 +203,34 @@ def users():
 def user_new():
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        data = _form("email", "name", "password", "team_id", "locale", "timezone",
-                     lists=("role_ids",), bools=("active",))
+        data = _form(
+            "email",
+            "name",
+            "password",
+            "team_id",
+            "locale",
+            "timezone",
+            lists=("role_ids",),
+            bools=("active",),
+        )
         loaded, errors = _load(UserSchema(), data)
         if not errors:
             role_ids = loaded.pop("role_ids")
             team_id = loaded.pop("team_id")
             roles = db.session.execute(sa.select(Role).where(Role.id.in_(role_ids))).scalars().all()
             try:
-                user = services.create_user(roles=list(roles),
-                                            team=db.session.get(Team, team_id) if team_id else None,
-                                            **loaded)
+                user = services.create_user(
+                    roles=list(roles),
+                    team=db.session.get(Team, team_id) if team_id else None,
+                    **loaded,
+                )
                 flash(_("User %(name)s is created.", name=user.name), "success")
                 return redirect(url_for(".users"))
             except services.ValidationFailed as exc:
                 errors = exc.errors
-    return render_template("admin/user_form.html", user=None, errors=errors, form=request.form,
-                           **_choices()), (422 if errors else 200)
+    return render_template(
+        "admin/user_form.html", user=None, errors=errors, form=request.form, **_choices()
+    ), (422 if errors else 200)
 
 
 @admin_bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -207,13 +239,24 @@ def user_edit(user_id: int):
     user = db.session.get(User, user_id) or abort(404)
     errors: dict[str, list[str]] = {}
     if request.method == "POST":
-        data = _form("email", "name", "team_id", "locale", "timezone", "version", "password",
-                     lists=("role_ids",), bools=("active",))
+        data = _form(
+            "email",
+            "name",
+            "team_id",
+            "locale",
+            "timezone",
+            "version",
+            "password",
+            lists=("role_ids",),
+            bools=("active",),
+        )
         if "team_id" not in data:
             data["team_id"] = None
         loaded, errors = _load(UserUpdateSchema(), data)
         if not errors and loaded["version"] != user.version:
-            errors = {"version": [_("Someone else changed this user meanwhile. Reload and try again.")]}
+            errors = {
+                "version": [_("Someone else changed this user meanwhile. Reload and try again.")]
+            }
         if not errors:
             loaded.pop("version")
             password = loaded.pop("password", None)
@@ -229,10 +272,13 @@ def user_edit(user_id: int):
                 except services.ValidationFailed as exc:
                     db.session.rollback()
                     errors = exc.errors
-    return render_template("admin/user_form.html", user=user, errors=errors,
-                           form=request.form if errors else None, **_choices()), (
-        422 if errors else 200
-    )
+    return render_template(
+        "admin/user_form.html",
+        user=user,
+        errors=errors,
+        form=request.form if errors else None,
+        **_choices(),
+    ), (422 if errors else 200)
 
 
 # --- teams ----------------------------------------------------------------------------------
@@ -254,11 +300,18 @@ def teams():
                 return redirect(url_for(".teams"))
             except services.ValidationFailed as exc:
                 errors = exc.errors
-    rows = db.session.execute(
-        sa.select(Team).options(sa.orm.selectinload(Team.members), sa.orm.selectinload(Team.head))
-        .order_by(Team.name)
-    ).scalars().all()
-    people = db.session.execute(sa.select(User).where(User.active).order_by(User.name)).scalars().all()
+    rows = (
+        db.session.execute(
+            sa.select(Team)
+            .options(sa.orm.selectinload(Team.members), sa.orm.selectinload(Team.head))
+            .order_by(Team.name)
+        )
+        .scalars()
+        .all()
+    )
+    people = (
+        db.session.execute(sa.select(User).where(User.active).order_by(User.name)).scalars().all()
+    )
     return render_template("admin/teams.html", teams=rows, users=people, errors=errors), (
         422 if errors else 200
     )
@@ -305,20 +358,29 @@ def role_edit(role_id: int | None = None):
             area.code: request.form.get(f"scope_{area.code}", "own") for _, area in areas
         }
         if role is not None and request.form.get("version", "") != str(role.version):
-            errors = {"version": [_("Someone else changed this role meanwhile. Reload and try again.")]}
+            errors = {
+                "version": [_("Someone else changed this role meanwhile. Reload and try again.")]
+            }
         else:
             loaded, errors = _load(RoleSchema(), data)
         if not errors:
             try:
-                services.save_role(role or Role(), loaded, known_codes(), {a.code for _, a in areas})
+                services.save_role(
+                    role or Role(), loaded, known_codes(), {a.code for _, a in areas}
+                )
                 flash(_("Role is saved."), "success")
                 return redirect(url_for(".roles"))
             except services.ValidationFailed as exc:
                 db.session.rollback()
                 errors = exc.errors
     return render_template(
-        "admin/role_form.html", role=role, errors=errors, form=request.form if errors else None,
-        groups=permissions_by_plugin(), areas=areas, scopes=SCOPES,
+        "admin/role_form.html",
+        role=role,
+        errors=errors,
+        form=request.form if errors else None,
+        groups=permissions_by_plugin(),
+        areas=areas,
+        scopes=SCOPES,
     ), (422 if errors else 200)
 
 

@@ -81,7 +81,10 @@ def init_web(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError):
         return handle_http_exception(
-            BadRequest(description="The form has expired or was sent from elsewhere; reload the page and try again.")
+            BadRequest(
+                description="The form has expired or was sent from elsewhere; "
+                "reload the page and try again."
+            )
         )
 
     @app.context_processor

@@ -21,8 +21,12 @@ def dashboard():
         if widget.permission and not user.has_permission(widget.permission):
             continue
         widgets.append(
-            {"name": widget.name, "title": widget.title, "width": widget.width,
-             "html": Markup(widget.render(user))}
+            {
+                "name": widget.name,
+                "title": widget.title,
+                "width": widget.width,
+                "html": Markup(widget.render(user)),
+            }
         )
     return render_template("web/dashboard.html", widgets=widgets)
 

@@ -13,7 +13,9 @@ class Greeting(Audited, BusinessMixin, db.Model):
     __tablename__ = "hello_greeting"
 
     text: Mapped[str] = mapped_column(sa.String(200))
-    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), nullable=True, index=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id"), nullable=True, index=True
+    )
 
 
 class Delivery(db.Model):

@@ -128,7 +128,10 @@ class HelloPlugin:
 
     @hookimpl
     def permissions(self):
-        return [Permission("hello.view", "See greetings"), Permission("hello.manage", "Add greetings")]
+        return [
+            Permission("hello.view", "See greetings"),
+            Permission("hello.manage", "Add greetings"),
+        ]
 
     @hookimpl
     def scope_areas(self):

@@ -1,0 +1,250 @@
+"""End to end: the real `crm run` server (gunicorn, two workers) driven by Debian's chromium.
+
+An administrator signs in, toggles the "hello" test plugin on the plugins page and sees its
+menu entry and pages appear and disappear; the broken test plugin is shown as failed.
+Plugin toggles reach the other gunicorn worker within CRM_PLUGIN_STATE_TTL (default 0.5 s),
+so checks that may land on that worker reload the page until they hold (bounded).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "browser-pass-123"
+STARTUP_TIMEOUT = 30.0
+EXPECT_TIMEOUT = 5_000  # ms, for each Playwright expectation
+PROPAGATION_TIMEOUT = 10.0  # s, for a toggle to reach every worker
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _log_tail(path: Path, chars: int = 4000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop gunicorn's master and workers: SIGTERM to the process group, SIGKILL if needed."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[str]:
+    """Base URL of a freshly initialised CRM served by `crm run --workers 2`."""
+    if os.environ.get("CRM_TEST_DATABASE_URL"):
+        pytest.skip("browser tests run on SQLite only (CRM_TEST_DATABASE_URL is set)")
+    crm = Path(sys.executable).parent / "crm"
+    if not crm.exists():
+        pytest.skip(f"the `crm` command is not installed beside {sys.executable}")
+    tmp = tmp_path_factory.mktemp("browser")
+    env = dict(os.environ)
+    env.pop("SECRET_KEY", None)
+    env.update(
+        CRM_INSTANCE_PATH=str(tmp / "instance"),
+        DATABASE_URL=f"sqlite:///{tmp / 'crm.sqlite3'}",
+        CRM_JOBS_SQLITE_PATH=str(tmp / "instance" / "jobs.sqlite3"),
+        PYTHONUNBUFFERED="1",
+    )
+    init = subprocess.run(
+        [str(crm), "init", "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD],
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert init.returncode == 0, f"crm init failed:\n{init.stdout}\n{init.stderr}"
+
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = tmp / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(crm), "run", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
+            env=env,
+            cwd=tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: the workers die with it
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"crm run exited with {proc.returncode}:\n{_log_tail(log_path)}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"/health did not answer 200 within {STARTUP_TIMEOUT:.0f} s:\n"
+                    f"{_log_tail(log_path)}"
+                )
+            time.sleep(0.1)  # startup poll of a subprocess, not of the page
+        yield base_url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (no `chromium` on PATH)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(base_url=server)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def eventually(
+    check: Callable[[], None], reload: Callable[[], None], timeout: float = PROPAGATION_TIMEOUT
+) -> None:
+    """Run ``check`` (Playwright expectations); on failure ``reload`` and try again, bounded.
+
+    A toggle done in one gunicorn worker reaches the other within CRM_PLUGIN_STATE_TTL, and
+    a reload may be answered by either worker.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        reload()
+
+
+def _status_becomes(page, path: str, status: int) -> None:
+    """GET ``path`` in the browser until it answers ``status`` (bounded); assert on the last."""
+    deadline = time.monotonic() + PROPAGATION_TIMEOUT
+    while True:
+        response = page.goto(path)
+        assert response is not None
+        if response.status == status or time.monotonic() > deadline:
+            break
+    assert response.status == status, f"GET {path} answered {response.status}, not {status}"
+
+
+def test_admin_toggles_plugin_in_browser(page):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    menu = page.get_by_test_id("main-menu")
+    hello_link = menu.get_by_role("link", name="Hello", exact=True)
+
+    def on_dashboard(check: Callable[[], None]) -> None:
+        page.goto("/")
+        eventually(check, reload=lambda: page.goto("/"))
+
+    # Sign in.
+    page.goto("/login")
+    page.locator("#email").fill(ADMIN_EMAIL)
+    page.locator("#password").fill(ADMIN_PASSWORD)
+    page.locator("form button[type=submit]").click()
+    expect(page).not_to_have_url(re.compile(r"/login"))
+    expect(menu).to_be_visible()
+
+    # The plugins page: hello starts disabled, broken has failed to import.
+    page.goto("/admin/plugins/")
+    hello_row = page.locator('tr[data-plugin="hello"]')
+    broken_row = page.locator('tr[data-plugin="broken"]')
+    expect(hello_row.get_by_test_id("state")).to_have_text("disabled")
+    expect(broken_row.get_by_test_id("state")).to_have_text("failed")
+    expect(broken_row.get_by_test_id("error")).to_contain_text("import failed")
+    expect(hello_link).to_have_count(0)
+
+    # Enable hello: its menu entry appears.
+    hello_row.get_by_role("button", name="Enable").click()
+    expect(page.locator(".alert-success")).to_contain_text("Plugin Hello is enabled.")
+    expect(hello_row.get_by_test_id("state")).to_have_text("enabled")
+    on_dashboard(lambda: expect(hello_link).to_have_count(1, timeout=500))
+    expect(hello_link).to_be_visible()
+    expect(hello_link).to_have_attribute("href", "/hello/")
+
+    # Disable hello: flash, badge, no menu entry, its pages answer 404.
+    page.goto("/admin/plugins/")
+    hello_row.get_by_role("button", name="Disable").click()
+    expect(page).to_have_url(re.compile(r"/admin/plugins/$"))
+    expect(page.locator(".alert-success")).to_have_text(
+        "Plugin Hello is disabled; its data is kept."
+    )
+    expect(hello_row.get_by_test_id("state")).to_have_text("disabled")
+    expect(hello_row.get_by_role("button", name="Enable")).to_be_visible()
+    on_dashboard(lambda: expect(hello_link).to_have_count(0, timeout=500))
+    expect(menu).to_be_visible()
+    _status_becomes(page, "/hello/", 404)
+
+    # Enable it again: everything is back.
+    page.goto("/admin/plugins/")
+    hello_row.get_by_role("button", name="Enable").click()
+    expect(page.locator(".alert-success")).to_contain_text("Plugin Hello is enabled.")
+    expect(hello_row.get_by_test_id("state")).to_have_text("enabled")
+    on_dashboard(lambda: expect(hello_link).to_have_count(1, timeout=500))
+    _status_becomes(page, "/hello/", 200)
+    expect(page.get_by_role("heading", name="Hello")).to_be_visible()
+    expect(hello_link).to_have_attribute("aria-current", "page")
