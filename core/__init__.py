@@ -20,6 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from core.db import db, engine_options
     from core.jobs import init_jobs
     from core.plugin_system.registry import PluginRegistry
+    from core.users.catalog import collect_declarations
     from core.web import init_web
 
     instance_path = Path((config or {}).get("INSTANCE_PATH") or default_instance_path())
@@ -48,6 +49,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _register_core_blueprints(app, api)
     _register_plugin_blueprints(app, api)
     init_jobs(app)
+    collect_declarations(app)
 
     with app.app_context():
         registry.refresh(force=True)
@@ -79,22 +81,46 @@ def _register_core_blueprints(app: Flask, api) -> None:
 
 
 def _register_plugin_blueprints(app: Flask, api) -> None:
-    """Register every loaded plugin's routes now; the access check hides disabled ones (404)."""
+    """Register every loaded plugin's routes now; the access check hides disabled ones (404).
+
+    A blueprint must be named after its plugin (``hello``, ``hello_api``), so no plugin can
+    take over core's or another plugin's routes; one that breaks this is marked failed.
+    """
     registry = app.extensions["crm_plugins"]
-    owner = app.extensions["crm_blueprint_owner"]
     for plugin_name, blueprints in registry.call_each_loaded("register_blueprints", app=app):
         for blueprint in blueprints:
-            app.register_blueprint(blueprint)
-            owner[blueprint.name] = plugin_name
-            registry.plugins[plugin_name].blueprints.append(blueprint.name)
+            _register_one(app, plugin_name, blueprint, lambda bp: app.register_blueprint(bp))
     for plugin_name, blueprints in registry.call_each_loaded("register_api_blueprints", app=app):
         for blueprint in blueprints:
             prefix = blueprint.url_prefix or ""
             options = (
                 {}
-                if prefix.startswith("/api/v1/")
+                if prefix.startswith(f"/api/v1/{plugin_name}")
                 else {"url_prefix": f"/api/v1/{plugin_name}{prefix}"}
             )
-            api.register_blueprint(blueprint, **options)
-            owner[blueprint.name] = plugin_name
-            registry.plugins[plugin_name].blueprints.append(blueprint.name)
+            _register_one(
+                app,
+                plugin_name,
+                blueprint,
+                lambda bp, options=options: api.register_blueprint(bp, **options),
+            )
+
+
+def _register_one(app: Flask, plugin_name: str, blueprint, register) -> None:
+    info = app.extensions["crm_plugins"].plugins[plugin_name]
+    if not info.loaded:
+        return
+    if blueprint.name != plugin_name and not blueprint.name.startswith(f"{plugin_name}_"):
+        info.load_error = f"blueprint {blueprint.name!r} must be named after the plugin"
+    elif blueprint.name in app.blueprints:
+        info.load_error = f"blueprint name {blueprint.name!r} is taken"
+    else:
+        try:
+            register(blueprint)
+        except Exception as exc:  # noqa: BLE001 - a plugin's bad blueprint must not stop the app
+            info.load_error = f"registering blueprint {blueprint.name!r} failed: {exc}"
+    if info.load_error:
+        log.error("plugin %s: %s", plugin_name, info.load_error)
+        return
+    app.extensions["crm_blueprint_owner"][blueprint.name] = plugin_name
+    info.blueprints.append(blueprint.name)

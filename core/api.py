@@ -13,7 +13,8 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as ApiBlueprint
-from werkzeug.exceptions import HTTPException, InternalServerError
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.exceptions import Conflict, HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,19 @@ def handle_http_exception(error: HTTPException):
     return render_template("errors/error.html", error=error, status=status), status
 
 
+def handle_stale_write(error: Exception):
+    """A concurrent edit got there first (optimistic locking): 409, never a silent overwrite."""
+    from core.db import db
+
+    db.session.rollback()
+    return handle_http_exception(
+        Conflict(
+            description="This record was changed by someone else meanwhile. Reload it and "
+            "apply your change again."
+        )
+    )
+
+
 def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     return handle_http_exception(InternalServerError())
@@ -119,6 +133,7 @@ def init_api(app: Flask) -> CrmApi:
             "info": {"description": "The CRM's JSON API. Authenticate with a bearer token."},
         },
     )
+    app.register_error_handler(StaleDataError, handle_stale_write)
     app.register_error_handler(Exception, handle_unexpected)
     from core.security import PUBLIC, blueprint_permission
 

@@ -9,6 +9,7 @@ from flask import Flask, render_template
 from flask_babel import lazy_gettext as _l
 from huey import crontab
 
+from core.notifications import deliver
 from core.plugin_system import hookimpl
 from core.plugin_system.types import (
     DashboardWidget,
@@ -37,7 +38,7 @@ def permissions() -> list[Permission]:
 @hookimpl
 def menu_items() -> list[MenuItem]:
     return [
-        MenuItem(_l("Dashboard"), "web.dashboard", weight=0, icon="speedometer2"),
+        MenuItem(_l("Dashboard"), "web.dashboard", weight=0),
         MenuItem(_l("Users"), "admin.users", "core.users.view", weight=10, section="admin"),
         MenuItem(_l("Teams"), "admin.teams", "core.users.view", weight=20, section="admin"),
         MenuItem(_l("Roles"), "admin.roles", "core.roles.manage", weight=30, section="admin"),
@@ -133,4 +134,5 @@ def jobs(app: Flask) -> list[Job]:
     return [
         Job("core.purge_login_attempts", purge_login_attempts, schedule=crontab(minute="17")),
         Job("core.purge_audit_log", purge_audit_log, schedule=crontab(minute="23", hour="3")),
+        Job("core.deliver_notification", deliver, retries=5),
     ]

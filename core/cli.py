@@ -63,15 +63,10 @@ def init(admin_email: str | None, admin_password: str | None, admin_name: str) -
     app = _app()
     with app.app_context():
         upgrade_core(app)
-        plugins.sync_discovered(app)
-        for name, info in app.extensions["crm_plugins"].plugins.items():
-            row = plugins.registry(app).row(name)
-            if (
-                info.default_enabled
-                and info.loaded
-                and row is not None
-                and row.schema_revision is None
-            ):
+        # Plugins that ask for it are enabled when first seen; an admin's later choice stays.
+        for name in plugins.sync_discovered(app):
+            info = app.extensions["crm_plugins"].plugins[name]
+            if info.default_enabled and info.loaded:
                 try:
                     plugins.enable(name, app)
                 except plugins.PluginError as exc:

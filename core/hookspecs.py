@@ -1,7 +1,11 @@
 """Every hook a plugin can implement: when it is called, its arguments, what it returns.
 
 Implementations are marked with ``core.plugin_system.hookimpl`` and may name only the
-arguments they need (pluggy passes those). Hooks of a disabled plugin are never called.
+arguments they need (core passes those). A disabled plugin's hooks are not called, except
+the structural ones that core collects once at start-up from every plugin that loaded
+(``register_blueprints``, ``register_api_blueprints``, ``jobs``, ``permissions`` and
+``scope_areas``): its routes then answer 404, its jobs are skipped, and roles keep its codes.
+An exception in one plugin's implementation is logged and skipped.
 Order never depends on the order pluggy calls implementations in: everything that is
 shown carries a ``weight`` and core sorts by it. docs/plugin-hooks.md is the reference
 for plugin authors; a test keeps it in step with this module.
@@ -95,7 +99,8 @@ def dashboard_widgets(app: Flask, user: User) -> list[DashboardWidget]:
 def permissions(app: Flask) -> list[Permission]:
     """Declare the permission codes the plugin's views check.
 
-    Called when roles are edited and when the permission catalogue is listed.
+    Called once while the app is created, for every plugin that loaded, enabled or not,
+    so roles keep the codes of a disabled plugin.
 
     :param app: the Flask application.
     :return: a list of ``Permission(code, label)``; codes are ``"<plugin>.<action>"``.
@@ -107,7 +112,7 @@ def permissions(app: Flask) -> list[Permission]:
 def scope_areas(app: Flask) -> list[ScopeArea]:
     """Declare the record areas whose visibility a role limits to own, team or all.
 
-    Called when roles are edited.
+    Called once while the app is created, for every plugin that loaded.
 
     :param app: the Flask application.
     :return: a list of ``ScopeArea(code, label)``, e.g. ``ScopeArea("deals", "Deals")``.
@@ -144,7 +149,8 @@ def jobs(app: Flask) -> list[Job]:
 def notification_channels(app: Flask) -> list[NotificationChannel]:
     """Contribute ways to deliver notifications (e-mail, SMS, a messenger, ...).
 
-    Called when a notification is sent and when users choose their channels.
+    Called when a notification is sent (``core.notifications.send``) and when it is
+    delivered by a background job.
 
     :param app: the Flask application.
     :return: a list of ``NotificationChannel(name, label, send)``; ``send(user, subject,

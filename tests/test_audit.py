@@ -93,3 +93,46 @@ def test_admin_browses_and_filters_the_audit_log(app, admin_client):
     api = client.get("/api/v1/audit?entity=teams", headers=headers).get_json()
     assert api["items"][0]["changes"]["name"] == [None, "Chișinău office"]
     assert admin_client.get("/admin/audit/?entity_id=abc").status_code == 200
+
+
+def test_new_records_remember_who_created_them(app):
+    client = app.test_client()
+    headers = api_token(client)
+    team = client.post("/api/v1/teams", headers=headers, json={"name": "Berlin"}).get_json()
+    from core.users.models import Team
+
+    with app.app_context():
+        admin_id = db.session.execute(
+            sa.select(User.id).filter_by(email="admin@example.com")
+        ).scalar()
+        assert db.session.get(Team, team["id"]).created_by_id == admin_id
+
+
+def test_a_concurrent_write_that_lost_the_race_gets_409_not_500(app):
+    """Two workers read version 1; the second to save must not overwrite the first."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from core.users.models import Team
+
+    with app.app_context():
+        team = Team(name="Race")
+        db.session.add(team)
+        db.session.commit()
+        team_id = team.id
+    with app.test_request_context("/api/v1/teams"):
+        stale = db.session.get(Team, team_id)
+        with db.engine.begin() as conn:  # the other worker saves first
+            conn.execute(
+                sa.text("UPDATE teams SET name='Winner', version=2 WHERE id=:i"), {"i": team_id}
+            )
+        stale.name = "Loser"
+        try:
+            db.session.commit()
+        except StaleDataError as exc:
+            response = app.make_response(app.handle_user_exception(exc))
+        else:
+            raise AssertionError("the stale write went through")
+        assert response.status_code == 409
+        assert response.get_json()["code"] == "conflict"
+    with app.app_context():
+        assert db.session.get(Team, team_id).name == "Winner"

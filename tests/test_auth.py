@@ -278,3 +278,15 @@ def test_cli_user_commands(app, crm):
     assert result.exit_code == 1 and "no user" in result.output
     with app.app_context():
         assert services.normalise_email(" A@B.C ") == "a@b.c"
+
+
+def test_guessing_the_current_password_on_the_profile_is_rate_limited_too(app, admin_client):
+    for _ in range(app.config["CRM_LOGIN_MAX_PER_ACCOUNT"] + 1):
+        response = post_form(
+            admin_client,
+            "/profile/password",
+            {"current_password": "guess-guess", "new_password": "x" * 12},
+            page="/profile",
+        )
+        assert response.status_code == 302
+    assert "Too many failed sign-ins" in admin_client.get("/profile").get_data(as_text=True)

@@ -76,11 +76,7 @@ def _sections(text: str) -> dict[str, str]:
 
 
 def _headings(text: str) -> list[str]:
-    return [
-        line[3:].strip()
-        for line in _strip_fences(text.splitlines())
-        if line.startswith("## ")
-    ]
+    return [line[3:].strip() for line in _strip_fences(text.splitlines()) if line.startswith("## ")]
 
 
 def _argument_bullets(section: str) -> list[str]:

@@ -291,3 +291,41 @@ def test_cli_lists_enables_and_disables_plugins(app, crm):
     result = crm("plugins", "disable", "hello")
     assert result.exit_code != 0 and "hello_extra" in result.output
     assert _state(app, "hello").state == "enabled"
+
+
+def test_a_failed_migration_leaves_no_table_behind_and_can_be_retried(app):
+    for _attempt in range(2):
+        with app.app_context():
+            try:
+                services.enable("bad_migration", app)
+            except services.PluginError as exc:
+                assert "bad_migration_table_that_does_not_exist" in exc.message
+            tables = sa.inspect(db.engine).get_table_names()
+            assert "bad_migration_thing" not in tables
+            assert (
+                "alembic_version_bad_migration" not in tables
+                or not db.session.execute(
+                    sa.text("SELECT * FROM alembic_version_bad_migration")
+                ).all()
+            )
+
+
+def test_a_plugin_cannot_take_over_another_blueprint(app, admin_client):
+    view = _state(app, "hijack")
+    assert view.state == "failed" and "must be named after the plugin" in view.error
+    assert admin_client.get("/admin/users").status_code == 200
+    assert admin_client.get("/hijack/").status_code == 404
+
+
+def test_a_plugin_whose_hooks_raise_does_not_break_pages_or_changes(app, admin_client):
+    enable(app, "grumpy")
+    enable(app, "hello")
+    page = admin_client.get("/")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert ">Hello</a>" in text and "hello-widget" in text
+    assert "grumpy.widget" not in text
+    with app.app_context():
+        user_services.create_user("new@example.com", "Newcomer", PASSWORD)
+        texts = db.session.execute(sa.select(Greeting.text)).scalars().all()
+    assert "Welcome, Newcomer!" in texts  # hello still heard the event grumpy choked on

@@ -110,6 +110,18 @@ def _current_actor_id() -> int | None:
     return None
 
 
+@event.listens_for(Session, "before_flush")
+def _stamp_author(session: Session, flush_context, instances) -> None:
+    """Fill ``created_by_id`` of new business records with whoever is acting."""
+    actor = None
+    for obj in session.new:
+        if hasattr(obj, "created_by_id") and obj.created_by_id is None:
+            actor = actor if actor is not None else _current_actor_id()
+            if actor is None:
+                return
+            obj.created_by_id = actor
+
+
 @event.listens_for(Session, "after_flush")
 def _write_audit(session: Session, flush_context) -> None:
     rows = []

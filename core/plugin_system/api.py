@@ -24,6 +24,9 @@ class PluginSchema(Schema):
     required_by = fields.List(fields.String(), dump_only=True)
     distribution = fields.String(dump_only=True)
     enabled = fields.Boolean(dump_only=True)
+    loadable = fields.Boolean(
+        dump_only=True, metadata={"description": "false when its code cannot run here"}
+    )
     state = fields.String(dump_only=True, metadata={"description": "enabled, disabled or failed"})
     error = fields.String(dump_only=True, allow_none=True)
     schema_revision = fields.String(dump_only=True, allow_none=True)

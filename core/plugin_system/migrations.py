@@ -7,6 +7,9 @@ adding or removing a plugin never leaves an unknown revision behind.
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,8 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.pool import NullPool
 
 CORE_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -40,8 +45,40 @@ def head_revision(location: Path) -> str | None:
     return _script(location)[1].get_current_head()
 
 
+@contextmanager
+def _transactional_ddl(engine: sa.Engine) -> Iterator[sa.Engine]:
+    """An engine whose transactions include DDL, so a failed migration leaves nothing behind.
+
+    The sqlite3 module runs CREATE/ALTER outside transactions; for migrations only, a separate
+    engine opens them itself with BEGIN IMMEDIATE (SQLAlchemy's documented recipe). Sessions
+    keep the module's default so concurrent web workers never trip over stale read snapshots.
+    """
+    if engine.dialect.name != "sqlite":
+        yield engine
+        return
+    ddl_engine = sa.create_engine(engine.url, poolclass=NullPool, connect_args={"timeout": 30})
+
+    @event.listens_for(ddl_engine, "connect")
+    def _autocommit_driver(dbapi_connection, record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(ddl_engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    try:
+        yield ddl_engine
+    finally:
+        ddl_engine.dispose()
+
+
 def upgrade(engine: sa.Engine, location: Path, owner: str, target: str = "head") -> str | None:
     """Run every pending revision of ``owner`` in one transaction; return the new revision."""
+    with _transactional_ddl(engine) as ddl_engine:
+        return _upgrade(ddl_engine, location, owner, target)
+
+
+def _upgrade(engine: sa.Engine, location: Path, owner: str, target: str) -> str | None:
     config, script = _script(location)
 
     def do_upgrade(rev, context):
@@ -59,19 +96,27 @@ def upgrade(engine: sa.Engine, location: Path, owner: str, target: str = "head")
     return current_revision(engine, owner)
 
 
+def table_owner(table: str, plugin_names: list[str]) -> str:
+    """The plugin whose prefix names ``table``; the longest wins (hello_extra_x: hello_extra)."""
+    matches = [name for name in plugin_names if table.startswith(f"{name}_")]
+    return max(matches, key=len) if matches else "core"
+
+
 def _owned_by(owner: str, plugin_names: list[str]):
-    prefixes = tuple(f"{name}_" for name in plugin_names if name != owner)
+    """Filters for autogenerate: tables in the database and in the models alike."""
 
     def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
         if type_ != "table" or name is None:
             return True
-        if name.startswith("alembic_version"):
-            return False
-        if owner == "core":
-            return not name.startswith(prefixes) if prefixes else True
-        return name.startswith(f"{owner}_")
+        return not name.startswith("alembic_version") and table_owner(name, plugin_names) == owner
 
-    return include_name
+    def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        if table is None or table.name is None:
+            return True
+        return include_name(table.name, "table", {})
+
+    return include_name, include_object
 
 
 def autogenerate(
@@ -83,7 +128,12 @@ def autogenerate(
     plugin_names: list[str],
 ) -> list[str]:
     """Write a new revision comparing ``metadata`` with the database; return its file paths."""
+    template = location / "script.py.mako"
+    if not template.exists():
+        # A plugin may ship only versions/; new revisions use core's template.
+        shutil.copyfile(CORE_MIGRATIONS / "script.py.mako", template)
     config, script = _script(location)
+    include_name, include_object = _owned_by(owner, plugin_names)
     revision_context = RevisionContext(
         config,
         script,
@@ -117,7 +167,8 @@ def autogenerate(
                 connection=conn,
                 target_metadata=metadata,
                 version_table=version_table(owner),
-                include_name=_owned_by(owner, plugin_names),
+                include_name=include_name,
+                include_object=include_object,
                 render_as_batch=True,
             )
             with env.begin_transaction():

@@ -2,9 +2,10 @@
 
 Every installed plugin is loaded and registered with pluggy at start-up; whether it is
 *active* (enabled and healthy) is data read from the ``plugins`` table. Hooks are called
-through ``subset_hook_caller`` without the inactive ones, so toggling a plugin never
-re-registers anything, and every worker process notices a toggle within
-``CRM_PLUGIN_STATE_TTL`` seconds.
+implementation by implementation, skipping inactive plugins (rather than through pluggy's
+``subset_hook_caller``) so core knows who contributed what and one plugin's exception
+cannot break a page. Toggling never re-registers anything, and every worker process
+notices a toggle within ``CRM_PLUGIN_STATE_TTL`` seconds.
 """
 
 from __future__ import annotations
@@ -86,7 +87,6 @@ class PluginRegistry:
         self._active: frozenset[str] = frozenset()
         self._inactive_reason: dict[str, str] = {}
         self._checked_at = 0.0
-        self._callers: dict[str, Any] = {}
 
     # --- loading -------------------------------------------------------------------------
 
@@ -223,7 +223,6 @@ class PluginRegistry:
         self._rows = rows
         self._active = frozenset(active)
         self._inactive_reason = reasons
-        self._callers = {}
 
     def row(self, name: str) -> PluginRow | None:
         return self._rows.get(name)
@@ -240,36 +239,34 @@ class PluginRegistry:
 
     # --- hook calls ----------------------------------------------------------------------
 
-    def hook(self, hook_name: str):
-        """A caller for ``hook_name`` that skips every inactive plugin."""
-        caller = self._callers.get(hook_name)
-        if caller is None:
-            inactive = [
-                info.obj
-                for name, info in self.plugins.items()
-                if info.obj is not None and name not in self._active
-            ]
-            caller = self.pm.subset_hook_caller(hook_name, remove_plugins=inactive)
-            self._callers[hook_name] = caller
-        return caller
+    def call_each(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
+        """Call ``hook_name`` once per active plugin; return ``(plugin name, result)`` pairs.
 
-    def call_each(
-        self, hook_name: str, only_active: bool = True, **kwargs
-    ) -> list[tuple[str, Any]]:
-        """Call ``hook_name`` once per plugin and return ``(plugin name, result)`` pairs.
-
-        Used where core must know which plugin contributed what (blueprints, jobs, menus).
+        Used where core must know who contributed what (menus, widgets, settings) and for
+        domain events. One plugin's exception is logged and skipped: it must not break the
+        page or the change that triggered it. Core's own implementations are not shielded.
         """
         results = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             plugin_name = impl.plugin_name
-            if only_active and not self.is_active(plugin_name):
+            if not self.is_active(plugin_name):
                 continue
             args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
-            result = impl.function(**args)
+            if plugin_name == CORE:
+                result = impl.function(**args)
+            else:
+                try:
+                    result = impl.function(**args)
+                except Exception:
+                    log.exception("plugin %s: %s failed", plugin_name, hook_name)
+                    continue
             if result is not None:
                 results.append((plugin_name, result))
         return results
+
+    def notify(self, hook_name: str, **kwargs) -> None:
+        """Tell every active plugin about a domain event (see ``call_each`` on failures)."""
+        self.call_each(hook_name, **kwargs)
 
     def call_each_loaded(self, hook_name: str, **kwargs) -> list[tuple[str, Any]]:
         """Like ``call_each`` for every loaded plugin, enabled or not (start-up structure).

@@ -34,6 +34,8 @@ class PluginView:
     required_by: list[str]
     distribution: str
     enabled: bool
+    # False when the code itself cannot run here (import error, bad hook, missing requirement).
+    loadable: bool
     state: str  # enabled, disabled or failed
     error: str | None
     schema_revision: str | None
@@ -51,15 +53,16 @@ def _row(name: str) -> PluginState:
     return row
 
 
-def sync_discovered(app: Flask) -> None:
-    """Give every discovered plugin a state row (new plugins start disabled)."""
+def sync_discovered(app: Flask) -> list[str]:
+    """Give every newly discovered plugin a state row (disabled); return their names."""
     reg = registry(app)
     known = set(db.session.execute(db.select(PluginState.name)).scalars())
-    for name in reg.plugins:
-        if name not in known:
-            db.session.add(PluginState(name=name, enabled=False, status="ok"))
+    new = [name for name in reg.plugins if name not in known]
+    for name in new:
+        db.session.add(PluginState(name=name, enabled=False, status="ok"))
     db.session.commit()
     reg.refresh(force=True)
+    return new
 
 
 def overview(app: Flask | None = None) -> list[PluginView]:
@@ -84,6 +87,7 @@ def overview(app: Flask | None = None) -> list[PluginView]:
                 required_by=sorted(n for n, i in reg.plugins.items() if name in i.requires),
                 distribution=info.distribution,
                 enabled=enabled,
+                loadable=info.loaded,
                 state=state,
                 error=error,
                 schema_revision=row.schema_revision if row else None,
@@ -136,7 +140,7 @@ def enable(name: str, app: Flask | None = None) -> PluginView:
     row.installed_version = info.version
     db.session.commit()
     reg.refresh(force=True)
-    reg.hook("plugin_enabled")(app=app, name=name)
+    reg.notify("plugin_enabled", app=app, name=name)
     log.info("plugin %s enabled", name)
     return get(name, app)
 
@@ -159,7 +163,7 @@ def disable(name: str, app: Flask | None = None) -> PluginView:
     row.enabled = False
     db.session.commit()
     reg.refresh(force=True)
-    reg.hook("plugin_disabled")(app=app, name=name)
+    reg.notify("plugin_disabled", app=app, name=name)
     log.info("plugin %s disabled", name)
     return get(name, app)
 

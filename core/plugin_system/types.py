@@ -13,7 +13,6 @@ class MenuItem:
     endpoint: str
     permission: str | None = None
     weight: int = 100
-    icon: str = ""
     # Which section of the navigation: "main" or "admin".
     section: str = "main"
     url_values: dict[str, Any] = field(default_factory=dict)

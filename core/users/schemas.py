@@ -27,7 +27,7 @@ class UserSchema(Schema):
     team_id = fields.Integer(allow_none=True, load_default=None)
     role_ids = fields.List(fields.Integer(), load_only=True, load_default=list)
     roles = fields.List(fields.Nested(RoleRefSchema), dump_only=True)
-    locale = fields.String(validate=validate.OneOf(SUPPORTED_LOCALES), load_default="en")
+    locale = fields.String(validate=validate.OneOf(SUPPORTED_LOCALES), load_default=None)
     timezone = fields.String(validate=validate.Length(min=1, max=64), load_default="UTC")
     last_login_at = fields.DateTime(dump_only=True)
     created_at = fields.DateTime(dump_only=True)

@@ -76,11 +76,15 @@ def create_user(
     password: str,
     roles: list[Role] | None = None,
     team: Team | None = None,
-    locale: str = "en",
+    locale: str | None = None,
     timezone: str = "UTC",
     active: bool = True,
 ) -> User:
     email = normalise_email(email)
+    if locale is None:
+        from core.settings.services import get as setting
+
+        locale = setting("core.default_locale") or current_app.config["BABEL_DEFAULT_LOCALE"]
     errors = validate_profile(locale, timezone)
     if _email_taken(email):
         errors["email"] = ["A user with this e-mail already exists."]
@@ -295,4 +299,4 @@ def save_team(team: Team, data: dict[str, Any]) -> Team:
 
 def _emit(hook: str, **kwargs: Any) -> None:
     app = current_app._get_current_object()
-    app.extensions["crm_plugins"].hook(hook)(app=app, **kwargs)
+    app.extensions["crm_plugins"].notify(hook, app=app, **kwargs)

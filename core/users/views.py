@@ -137,7 +137,12 @@ def change_password():
     user = current_actor()
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
-    if services.authenticate(user.email, current, request.remote_addr or "?") is None:
+    try:
+        confirmed = services.authenticate(user.email, current, request.remote_addr or "?")
+    except services.RateLimited as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".profile"))
+    if confirmed is None:
         flash(_("Your current password is not right."), "error")
         return redirect(url_for(".profile"))
     try:

@@ -23,7 +23,7 @@ def navigation_for(app: Flask, user: Any) -> dict[str, list[dict[str, Any]]]:
         except BuildError:
             continue
         sections.setdefault(item.section, []).append(
-            {"label": item.label, "url": url, "icon": item.icon, "endpoint": item.endpoint}
+            {"label": item.label, "url": url, "endpoint": item.endpoint}
         )
     g.crm_nav = sections
     return sections

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, render_template
 from markupsafe import Markup
 
 from core.security import current_actor, login_required_only, public
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("web", __name__, static_folder="static", static_url_path="/static/crm")
 
@@ -16,16 +20,24 @@ def dashboard():
     user = current_actor()
     registry = current_app.extensions["crm_plugins"]
     widgets = []
-    items = [w for _, w in registry.collect("dashboard_widgets", app=current_app, user=user)]
-    for widget in sorted(items, key=lambda w: (w.weight, w.name)):
+    contributed = registry.collect("dashboard_widgets", app=current_app, user=user)
+    for plugin, widget in sorted(contributed, key=lambda pw: (pw[1].weight, pw[1].name)):
         if widget.permission and not user.has_permission(widget.permission):
+            continue
+        try:
+            html = widget.render(user)
+        except Exception:
+            if plugin == "core":
+                raise
+            # One broken widget must not take the dashboard down with it.
+            log.exception("plugin %s: widget %s failed", plugin, widget.name)
             continue
         widgets.append(
             {
                 "name": widget.name,
                 "title": widget.title,
                 "width": widget.width,
-                "html": Markup(widget.render(user)),
+                "html": Markup(html),
             }
         )
     return render_template("web/dashboard.html", widgets=widgets)

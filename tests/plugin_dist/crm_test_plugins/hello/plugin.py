@@ -97,6 +97,14 @@ def record(kind: str, payload: str = "") -> None:
 
 
 def _send(user, subject, body, url=None) -> None:
+    """Records the message; a subject starting "flaky" fails on its first attempt."""
+    if subject.startswith("flaky"):
+        tries = db.session.execute(
+            sa.select(sa.func.count()).where(Delivery.kind == "notification-attempt")
+        ).scalar_one()
+        _record("notification-attempt", subject)
+        if tries == 0:
+            raise ConnectionError("channel unavailable")
     _record("notification", f"{user.email}: {subject}")
 
 
