@@ -131,10 +131,16 @@ def run(host: str, port: int, workers: int) -> None:
 
 @main.command()
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def worker(workers: int) -> None:
+@click.option(
+    "--periodic/--no-periodic",
+    default=True,
+    show_default=True,
+    help="Also fire periodic jobs; with several worker hosts, leave it on for one.",
+)
+def worker(workers: int, periodic: bool) -> None:
     """Run background and periodic jobs (SQLite queue, or Redis when REDIS_URL is set)."""
     app = _app()
-    app.extensions["crm_jobs"].run_worker(workers=workers)
+    app.extensions["crm_jobs"].run_worker(workers=workers, periodic=periodic)
 
 
 # --- database ---------------------------------------------------------------------------------

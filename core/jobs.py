@@ -89,8 +89,10 @@ class JobQueue:
                 self._task.schedule((name, kwargs, attempt + 1), delay=delay)
                 return None
 
-    def run_worker(self, workers: int = 2) -> None:
-        consumer = self.huey.create_consumer(workers=workers, worker_type="thread", periodic=True)
+    def run_worker(self, workers: int = 2, periodic: bool = True) -> None:
+        consumer = self.huey.create_consumer(
+            workers=workers, worker_type="thread", periodic=periodic
+        )
         consumer.run()
 
 
