@@ -9,6 +9,7 @@ from flask import Flask, render_template
 from flask_babel import lazy_gettext as _l
 from huey import crontab
 
+from core.config import SUPPORTED_LOCALES
 from core.notifications import deliver
 from core.plugin_system import hookimpl
 from core.plugin_system.types import (
@@ -90,7 +91,7 @@ def settings() -> list[SettingDefinition]:
             _l("Default language for new users"),
             "choice",
             default="en",
-            choices=("en", "ru", "ro", "de"),
+            choices=SUPPORTED_LOCALES,
         ),
         SettingDefinition(
             "core.audit_retention_days",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale
 from flask_bootstrap import Bootstrap5
@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from core.config import SUPPORTED_LOCALES
 from core.db import db
+from core.i18n import init_translations
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -45,7 +46,11 @@ def _select_locale() -> str | None:
     user = g.get("crm_user")
     if user is not None and getattr(user, "locale", None) in SUPPORTED_LOCALES:
         return user.locale
-    return request.accept_languages.best_match(SUPPORTED_LOCALES) or "en"
+    # Signed-out pages follow the browser, then the installation's default.
+    return (
+        request.accept_languages.best_match(SUPPORTED_LOCALES)
+        or current_app.config["BABEL_DEFAULT_LOCALE"]
+    )
 
 
 def _select_timezone() -> str | None:
@@ -68,11 +73,11 @@ def init_web(app: Flask) -> None:
     # the token-only API and public web forms can be told apart from cookie-backed pages.
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False
     csrf.init_app(app)
+    init_translations(app)
     babel.init_app(
         app,
         locale_selector=_select_locale,
         timezone_selector=_select_timezone,
-        default_translation_directories="translations",
     )
     bootstrap.init_app(app)
     app.jinja_env.globals["get_locale"] = get_locale

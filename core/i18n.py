@@ -1,0 +1,61 @@
+"""Compiles the core's translation catalogs (.po) into the .mo files Flask-Babel loads."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+#: The committed catalogs: translations/<lang>/LC_MESSAGES/<domain>.po, next to messages.pot.
+SOURCE = Path(__file__).resolve().parent / "translations"
+
+
+def compile_translations(source: Path, target: Path) -> Path:
+    """Compile every ``<lang>/LC_MESSAGES/*.po`` under ``source`` into the same layout
+    under ``target``; a .mo at least as new as its .po is left alone. Returns ``target``."""
+    for po_path in sorted(source.glob("*/LC_MESSAGES/*.po")):
+        mo_path = target / po_path.relative_to(source).with_suffix(".mo")
+        try:
+            if mo_path.stat().st_mtime_ns >= po_path.stat().st_mtime_ns:
+                continue
+        except FileNotFoundError:
+            pass
+        _compile_one(po_path, mo_path)
+    return target
+
+
+def _compile_one(po_path: Path, mo_path: Path) -> None:
+    locale = po_path.parent.parent.name
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=locale)
+    mo_path.parent.mkdir(parents=True, exist_ok=True)
+    # Several workers may start at once: each writes its own temporary file and renames it
+    # into place, so no process ever reads a half-written .mo.
+    fd, tmp_name = tempfile.mkstemp(
+        dir=mo_path.parent, prefix=f".{mo_path.stem}.", suffix=".mo.tmp"
+    )
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write_mo(handle, catalog)  # fuzzy entries are left out, as msgfmt does
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, mo_path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    log.info("Compiled %s translations into %s", locale, mo_path)
+
+
+def init_translations(app: Flask) -> Path:
+    """Compile the catalogs into <instance>/translations and point Flask-Babel there."""
+    target = compile_translations(SOURCE, Path(app.instance_path) / "translations")
+    # Flask-Babel splits this setting on ";" and joins relative paths to app.root_path;
+    # an absolute path is used as it is.
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(target)
+    return target
