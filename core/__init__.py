@@ -59,6 +59,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def _import_models() -> None:
     # Importing registers the tables on the shared metadata (migrations and tests need them).
     from core.audit import models as _audit  # noqa: F401
+    from core.clients import models as _clients  # noqa: F401
     from core.plugin_system import models as _plugins  # noqa: F401
     from core.settings import models as _settings  # noqa: F401
     from core.users import models as _users  # noqa: F401
@@ -67,6 +68,9 @@ def _import_models() -> None:
 def _register_core_blueprints(app: Flask, api) -> None:
     from core.audit.api import blp as audit_api
     from core.audit.views import bp as audit_bp
+    from core.clients.api import blp as clients_api
+    from core.clients.api import search_blp
+    from core.clients.views import bp as clients_bp
     from core.plugin_system.api import blp as plugins_api
     from core.plugin_system.views import bp as plugins_bp
     from core.settings.views import bp as settings_bp
@@ -74,9 +78,9 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.users.views import admin_bp, auth_bp
     from core.web.views import bp as web_bp
 
-    for blueprint in (web_bp, auth_bp, admin_bp, plugins_bp, audit_bp, settings_bp):
+    for blueprint in (web_bp, auth_bp, admin_bp, plugins_bp, audit_bp, settings_bp, clients_bp):
         app.register_blueprint(blueprint)
-    for blueprint in (*users_api_blueprints, plugins_api, audit_api):
+    for blueprint in (*users_api_blueprints, plugins_api, audit_api, clients_api, search_blp):
         api.register_blueprint(blueprint)
 
 

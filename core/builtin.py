@@ -4,21 +4,29 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import phonenumbers
 import sqlalchemy as sa
 from flask import Flask, render_template
 from flask_babel import lazy_gettext as _l
 from huey import crontab
 
+from core.clients.global_search import search_clients
+from core.clients.taxids import COUNTRIES as TAX_ID_COUNTRIES
 from core.config import SUPPORTED_LOCALES
 from core.notifications import deliver
 from core.plugin_system import hookimpl
 from core.plugin_system.types import (
+    CardPanel,
     DashboardWidget,
     Job,
     MenuItem,
     Permission,
+    ScopeArea,
+    SearchResult,
     SettingDefinition,
 )
+
+PHONE_REGIONS = tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
 
 name = "core"
 title = "Core"
@@ -33,13 +41,33 @@ def permissions() -> list[Permission]:
         Permission("core.plugins.manage", _l("Enable and disable plugins")),
         Permission("core.audit.view", _l("Browse the audit log")),
         Permission("core.settings.manage", _l("Edit installation settings")),
+        Permission("clients.view", _l("See clients (within the role's scope)")),
+        Permission("clients.create", _l("Create clients")),
+        Permission("clients.edit", _l("Edit clients and their contact persons")),
+        Permission("clients.delete", _l("Move clients to the trash")),
+        Permission("clients.trash", _l("Restore clients from the trash and purge them")),
+        Permission("clients.configure", _l("Edit client statuses, sources and custom fields")),
     ]
+
+
+@hookimpl
+def scope_areas() -> list[ScopeArea]:
+    return [ScopeArea("clients", _l("Clients"))]
 
 
 @hookimpl
 def menu_items() -> list[MenuItem]:
     return [
         MenuItem(_l("Dashboard"), "web.dashboard", weight=0),
+        MenuItem(_l("Clients"), "clients.index", "clients.view", weight=10),
+        MenuItem(
+            _l("Client fields"),
+            "clients.configure",
+            "clients.configure",
+            weight=35,
+            section="admin",
+        ),
+        MenuItem(_l("Trash"), "clients.trash", "clients.trash", weight=45, section="admin"),
         MenuItem(_l("Users"), "admin.users", "core.users.view", weight=10, section="admin"),
         MenuItem(_l("Teams"), "admin.teams", "core.users.view", weight=20, section="admin"),
         MenuItem(_l("Roles"), "admin.roles", "core.roles.manage", weight=30, section="admin"),
@@ -94,6 +122,22 @@ def settings() -> list[SettingDefinition]:
             choices=SUPPORTED_LOCALES,
         ),
         SettingDefinition(
+            "core.phone_region",
+            _l("Country of phone numbers typed without a country code"),
+            "choice",
+            default="",
+            choices=("", *PHONE_REGIONS),
+            help=_l("Two-letter code, e.g. MD, RO, RU or DE."),
+        ),
+        SettingDefinition(
+            "core.tax_id_country",
+            _l("Country whose tax id format clients' tax ids must follow"),
+            "choice",
+            default="",
+            choices=("", *TAX_ID_COUNTRIES),
+            help=_l("Empty: any 3 to 40 letters and digits."),
+        ),
+        SettingDefinition(
             "core.audit_retention_days",
             _l("Keep audit log entries (days, 0 = forever)"),
             "int",
@@ -136,4 +180,24 @@ def jobs(app: Flask) -> list[Job]:
         Job("core.purge_login_attempts", purge_login_attempts, schedule=crontab(minute="17")),
         Job("core.purge_audit_log", purge_audit_log, schedule=crontab(minute="23", hour="3")),
         Job("core.deliver_notification", deliver, retries=5),
+    ]
+
+
+@hookimpl
+def search(user, query: str, limit: int) -> list[SearchResult]:
+    return search_clients(user, query, limit)
+
+
+@hookimpl
+def client_card_panels(client, user) -> list[CardPanel]:
+    from core.clients.views import (
+        render_contacts_panel,
+        render_history_panel,
+        render_relations_panel,
+    )
+
+    return [
+        CardPanel("core.contacts", _l("Contact persons"), render_contacts_panel, weight=10),
+        CardPanel("core.relations", _l("Relations"), render_relations_panel, weight=20),
+        CardPanel("core.history", _l("History"), render_history_panel, weight=90),
     ]

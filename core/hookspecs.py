@@ -20,13 +20,16 @@ import pluggy
 if TYPE_CHECKING:
     from flask import Flask
 
+    from core.clients.models import Client
     from core.plugin_system.types import (
+        CardPanel,
         DashboardWidget,
         Job,
         MenuItem,
         NotificationChannel,
         Permission,
         ScopeArea,
+        SearchResult,
         SettingDefinition,
     )
     from core.users.models import User
@@ -89,6 +92,36 @@ def dashboard_widgets(app: Flask, user: User) -> list[DashboardWidget]:
     :param user: the user the dashboard is for.
     :return: a list of ``DashboardWidget``; ``render`` is called with the user and returns
         HTML (use ``render_template``); widgets the user may not see are dropped by core.
+    """
+
+
+@hookspec
+def client_card_panels(app: Flask, client: Client, user: User) -> list[CardPanel]:
+    """Contribute sections to the client card (deals, tickets, campaigns, ...).
+
+    Called when a client card is shown to a user who may see that client.
+
+    :param app: the Flask application.
+    :param client: the client being shown (never one outside the user's scope).
+    :param user: the user looking at it.
+    :return: a list of ``CardPanel(name, title, render, permission=None, weight=100)``;
+        ``render(client, user)`` returns HTML. Core drops panels whose ``permission`` the
+        user lacks and sorts the rest by ``weight`` (core's own use 0-99).
+    """
+
+
+@hookspec
+def search(app: Flask, user: User, query: str, limit: int) -> list[SearchResult]:
+    """Answer the global search box (clients now; deals, articles and more from plugins).
+
+    Called when a user types into the search box of the layout (or calls the search API).
+
+    :param app: the Flask application.
+    :param user: the user searching; return only what their scopes let them see.
+    :param query: what they typed, stripped, at most 200 characters.
+    :param limit: the most results wanted from each provider.
+    :return: a list of ``SearchResult(kind, title, url, subtitle="", weight=100)``; core
+        groups them by ``kind`` and orders groups by the best ``weight``.
     """
 
 
@@ -181,6 +214,62 @@ def user_updated(app: Flask, user: User, changes: dict[str, Any]) -> None:
     :param app: the Flask application.
     :param user: the user as saved.
     :param changes: ``{field: [old, new]}`` as written to the audit log.
+    """
+
+
+@hookspec
+def client_created(app: Flask, client: Client) -> None:
+    """React to a new client (created in the UI, the API, an import or a web form).
+
+    Called after the client is committed.
+
+    :param app: the Flask application.
+    :param client: the new client.
+    """
+
+
+@hookspec
+def client_updated(app: Flask, client: Client) -> None:
+    """React to a changed client.
+
+    Called after the change is committed; the audit log holds what changed.
+
+    :param app: the Flask application.
+    :param client: the client as saved.
+    """
+
+
+@hookspec
+def client_deleted(app: Flask, client: Client) -> None:
+    """React to a client moved to the trash (its data stays until it is purged).
+
+    Called after the change is committed.
+
+    :param app: the Flask application.
+    :param client: the trashed client.
+    """
+
+
+@hookspec
+def client_restored(app: Flask, client: Client) -> None:
+    """React to a client brought back from the trash.
+
+    Called after the change is committed.
+
+    :param app: the Flask application.
+    :param client: the restored client.
+    """
+
+
+@hookspec
+def client_purged(app: Flask, client_id: int) -> None:
+    """Delete what the plugin keeps about a client purged for good.
+
+    Called after the client row is deleted (foreign keys with ON DELETE CASCADE have
+    already removed dependent rows).
+
+    :param app: the Flask application.
+    :param client_id: the id the client had.
     """
 
 

@@ -23,6 +23,8 @@ from sqlalchemy import event
 from sqlalchemy.pool import NullPool
 
 CORE_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Tables made by hand-written SQL in migrations (full-text search), unknown to the models.
+UNMANAGED_TABLES = ("clients_fts", "client_search")
 
 
 def version_table(owner: str) -> str:
@@ -108,7 +110,9 @@ def _owned_by(owner: str, plugin_names: list[str]):
     def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
         if type_ != "table" or name is None:
             return True
-        return not name.startswith("alembic_version") and table_owner(name, plugin_names) == owner
+        if name.startswith(("alembic_version", *UNMANAGED_TABLES)):
+            return False
+        return table_owner(name, plugin_names) == owner
 
     def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
         table = obj if type_ == "table" else getattr(obj, "table", None)

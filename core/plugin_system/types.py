@@ -65,3 +65,23 @@ class NotificationChannel:
     name: str
     label: str
     send: Callable[..., None]
+
+
+@dataclass(frozen=True)
+class CardPanel:
+    """A section of a record's card (the client card now, deal and ticket cards later)."""
+
+    name: str
+    title: str
+    render: Callable[..., str]
+    permission: str | None = None
+    weight: int = 100
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    kind: str  # "client", "deal", "article", ...
+    title: str
+    url: str
+    subtitle: str = ""
+    weight: int = 100

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, redirect, render_template, request
 from markupsafe import Markup
 
 from core.security import current_actor, login_required_only, public
@@ -41,6 +41,21 @@ def dashboard():
             }
         )
     return render_template("web/dashboard.html", widgets=widgets)
+
+
+@bp.route("/search")
+@login_required_only
+def search():
+    from core.clients.global_search import run
+
+    query = request.args.get("q", "").strip()[:200]
+    results = run(current_app, current_actor(), query, 20) if query else []
+    if len(results) == 1 and request.args.get("go"):
+        return redirect(results[0].url)
+    groups: dict[str, list] = {}
+    for result in results:
+        groups.setdefault(result.kind, []).append(result)
+    return render_template("web/search.html", query=query, groups=groups)
 
 
 @bp.route("/health")

@@ -1,0 +1,1 @@
+"""The client registry: companies and people, contact persons, search, trash."""

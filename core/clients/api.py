@@ -1,0 +1,313 @@
+"""JSON API for clients, their contact persons and relations, and the global search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import abort
+from marshmallow import Schema, fields, validate
+
+from core.api import ApiBlueprint
+from core.clients import queries, services
+from core.clients.custom_fields import active_fields, coerce
+from core.clients.models import ClientRelation, ContactPerson
+from core.clients.schemas import (
+    ClientCreateSchema,
+    ClientListQuerySchema,
+    ClientOutSchema,
+    ClientPageSchema,
+    ClientPatchSchema,
+    ContactInSchema,
+    ContactMoveSchema,
+    ContactOutSchema,
+    RelationInSchema,
+)
+from core.db import db
+from core.security import current_actor, login_required_only, requires
+from core.users.services import ValidationFailed
+
+blp = ApiBlueprint("api_clients", __name__, url_prefix="/api/v1/clients", description="Clients")
+search_blp = ApiBlueprint(
+    "api_search", __name__, url_prefix="/api/v1/search", description="Global search"
+)
+
+
+def _invalid(exc: ValidationFailed):
+    abort(exc.status, message="Invalid input.", errors={"json": exc.errors})
+
+
+def _visible(client_id: int, include_trash: bool = False):
+    client = queries.card(client_id, current_actor(), include_trash=include_trash)
+    if client is None:
+        abort(404, message=f"Client {client_id} does not exist or is not yours to see.")
+    return client
+
+
+def list_params(args: dict[str, Any]) -> queries.ClientQuery:
+    """Turn validated query arguments (plus cf_<key> custom filters) into a ClientQuery."""
+    custom: dict[str, Any] = {}
+    fields_by_key = {f.key: f for f in active_fields()}
+    errors: dict[str, list[str]] = {}
+    known = set(ClientListQuerySchema().fields)
+    for name in [k for k in args if k not in known]:
+        value = args.pop(name)
+        if not name.startswith("cf_") or name[3:] not in fields_by_key:
+            errors[name] = ["Unknown parameter."]
+            continue
+        field = fields_by_key[name[3:]]
+        try:
+            raw = value.split(",") if field.kind == "multi" and isinstance(value, str) else value
+            custom[field.key] = coerce(field, raw)
+        except ValueError as exc:
+            errors[name] = [str(exc)]
+    if errors:
+        raise ValidationFailed(errors)
+    return queries.ClientQuery(**{k: v for k, v in args.items() if v is not None}, custom=custom)
+
+
+@blp.route("")
+class Clients(MethodView):
+    @requires("clients.view")
+    @blp.arguments(ClientListQuerySchema, location="query")
+    @blp.response(200, ClientPageSchema)
+    def get(self, args):
+        """Clients the caller may see, ``limit`` at a time; pass ``next_cursor`` as ``cursor``.
+
+        ``q`` searches names, e-mails, phones (any format) and tax ids; filters combine;
+        custom fields filter as ``cf_<key>=value``.
+        """
+        try:
+            params = list_params(dict(args))
+            items, cursor = queries.page(params, current_actor())
+        except ValidationFailed as exc:
+            abort(422, message="Invalid input.", errors={"query": exc.errors})
+        except queries.BadCursor as exc:
+            abort(422, message=str(exc), errors={"query": {"cursor": [str(exc)]}})
+        return {"items": items, "next_cursor": cursor}
+
+    @requires("clients.create")
+    @blp.arguments(ClientCreateSchema)
+    @blp.response(201, ClientOutSchema)
+    def post(self, data):
+        """Create a client; the caller owns it unless ``owner_id`` says otherwise."""
+        data.setdefault("owner_id", current_actor().id)
+        try:
+            return services.create_client(data)
+        except ValidationFailed as exc:
+            _invalid(exc)
+
+
+@blp.route("/<int:client_id>")
+class ClientItem(MethodView):
+    @requires("clients.view")
+    @blp.response(200, ClientOutSchema)
+    def get(self, client_id):
+        """One client (404 when it is outside the caller's scope)."""
+        return _visible(client_id)
+
+    @requires("clients.edit")
+    @blp.arguments(ClientPatchSchema)
+    @blp.response(200, ClientOutSchema)
+    def patch(self, data, client_id):
+        """Change a client; send the ``version`` you read (409 if it changed since)."""
+        client = _visible(client_id)
+        version = data.pop("version")
+        if client.version != version:
+            abort(
+                409,
+                message=f"This client was changed by someone else (version "
+                f"{client.version}, you sent {version}). Reload it and apply your change again.",
+            )
+        try:
+            return services.update_client(client, data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            _invalid(exc)
+
+    @requires("clients.delete")
+    @blp.response(204)
+    def delete(self, client_id):
+        """Move a client to the trash; an admin can restore it."""
+        services.trash(_visible(client_id), current_actor().id)
+
+
+@blp.route("/<int:client_id>/restore")
+class ClientRestore(MethodView):
+    @requires("clients.trash")
+    @blp.response(200, ClientOutSchema)
+    def post(self, client_id):
+        """Bring a client back from the trash."""
+        client = _visible(client_id, include_trash=True)
+        if client.deleted_at is None:
+            abort(409, message="The client is not in the trash.")
+        services.restore(client)
+        return client
+
+
+@blp.route("/<int:client_id>/purge")
+class ClientPurge(MethodView):
+    @requires("clients.trash")
+    @blp.response(204)
+    def post(self, client_id):
+        """Delete a trashed client for good, with its contact persons and history."""
+        try:
+            services.purge(_visible(client_id, include_trash=True))
+        except ValidationFailed as exc:
+            abort(409, message=" ".join(m for msgs in exc.errors.values() for m in msgs))
+
+
+@blp.route("/<int:client_id>/contacts")
+class Contacts(MethodView):
+    @requires("clients.view")
+    @blp.response(200, ContactOutSchema(many=True))
+    def get(self, client_id):
+        """The client's contact persons."""
+        return _visible(client_id).contacts
+
+    @requires("clients.edit")
+    @blp.arguments(ContactInSchema)
+    @blp.response(201, ContactOutSchema)
+    def post(self, data, client_id):
+        """Add a contact person to a company."""
+        client = _visible(client_id)
+        try:
+            return services.save_contact(client, data)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            _invalid(exc)
+
+
+def _contact(client_id: int, contact_id: int) -> ContactPerson:
+    client = _visible(client_id)
+    contact = db.session.get(ContactPerson, contact_id)
+    if contact is None or contact.client_id != client.id:
+        abort(404, message=f"Contact person {contact_id} does not exist at this client.")
+    return contact
+
+
+class ContactPatchSchema(ContactInSchema):
+    version = fields.Integer(required=True)
+
+
+@blp.route("/<int:client_id>/contacts/<int:contact_id>")
+class ContactItem(MethodView):
+    @requires("clients.view")
+    @blp.response(200, ContactOutSchema)
+    def get(self, client_id, contact_id):
+        """One contact person."""
+        return _contact(client_id, contact_id)
+
+    @requires("clients.edit")
+    @blp.arguments(ContactPatchSchema)
+    @blp.response(200, ContactOutSchema)
+    def patch(self, data, client_id, contact_id):
+        """Change a contact person; send the ``version`` you read."""
+        contact = _contact(client_id, contact_id)
+        if contact.version != data.pop("version"):
+            abort(409, message="This contact person was changed by someone else meanwhile.")
+        try:
+            return services.save_contact(contact.client, data, contact)
+        except ValidationFailed as exc:
+            db.session.rollback()
+            _invalid(exc)
+
+    @requires("clients.edit")
+    @blp.response(204)
+    def delete(self, client_id, contact_id):
+        """Remove a contact person."""
+        services.delete_contact(_contact(client_id, contact_id))
+
+
+@blp.route("/<int:client_id>/contacts/<int:contact_id>/move")
+class ContactMoveView(MethodView):
+    @requires("clients.edit")
+    @blp.arguments(ContactMoveSchema)
+    @blp.response(200, ContactOutSchema)
+    def post(self, data, client_id, contact_id):
+        """Move a person to another company; where they worked before is kept."""
+        contact = _contact(client_id, contact_id)
+        target = queries.get_visible(data["to_client_id"], current_actor())
+        if target is None:
+            abort(
+                422,
+                message="Invalid input.",
+                errors={"json": {"to_client_id": ["No such client you may see."]}},
+            )
+        try:
+            return services.move_contact(contact, target, data.get("position"), current_actor().id)
+        except ValidationFailed as exc:
+            _invalid(exc)
+
+
+class RelationOutSchema(Schema):
+    id = fields.Integer()
+    client_id = fields.Integer()
+    other_id = fields.Integer()
+    kind = fields.String()
+
+
+@blp.route("/<int:client_id>/relations")
+class Relations(MethodView):
+    @requires("clients.view")
+    @blp.response(200, RelationOutSchema(many=True))
+    def get(self, client_id):
+        """Relations from and to this client."""
+        client = _visible(client_id)
+        return (
+            db.session.execute(
+                sa.select(ClientRelation)
+                .where(
+                    sa.or_(
+                        ClientRelation.client_id == client.id, ClientRelation.other_id == client.id
+                    )
+                )
+                .order_by(ClientRelation.id)
+            )
+            .scalars()
+            .all()
+        )
+
+    @requires("clients.edit")
+    @blp.arguments(RelationInSchema)
+    @blp.response(201, RelationOutSchema)
+    def post(self, data, client_id):
+        """Relate this client to another (both must be visible to the caller)."""
+        client = _visible(client_id)
+        other = queries.get_visible(data["other_id"], current_actor())
+        if other is None:
+            abort(
+                422,
+                message="Invalid input.",
+                errors={"json": {"other_id": ["No such client you may see."]}},
+            )
+        try:
+            return services.add_relation(client, other, data["kind"])
+        except ValidationFailed as exc:
+            _invalid(exc)
+
+
+class SearchQuerySchema(Schema):
+    q = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    limit = fields.Integer(load_default=8, validate=validate.Range(min=1, max=50))
+
+
+class SearchResultSchema(Schema):
+    kind = fields.String()
+    title = fields.String()
+    subtitle = fields.String()
+    url = fields.String()
+
+
+@search_blp.route("")
+class GlobalSearch(MethodView):
+    @login_required_only
+    @search_blp.arguments(SearchQuerySchema, location="query")
+    @search_blp.response(200, SearchResultSchema(many=True))
+    def get(self, args):
+        """Search everything the caller may see: clients, and what plugins add."""
+        from core.clients.global_search import run
+
+        return run(current_app, current_actor(), args["q"].strip(), args["limit"])

@@ -1,0 +1,269 @@
+"""Listing and finding clients: filters, search, scope and keyset pages, in a fixed few queries.
+
+Every page is ``limit + 1`` rows fetched by a keyset condition on an indexed sort column and
+the id (never OFFSET, never COUNT over the table), plus one query each for the rows' phones,
+e-mails, tags and owners. A search classifies what was typed: an e-mail, a phone number (in
+any format: normalised to E.164, or matched by its last digits), a tax id, or words (full-text,
+each word a prefix). Word searches list the newest matches first.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from core.clients import normalise, search
+from core.clients.models import Client, ContactPerson, Email, Phone, Tag, client_tags
+from core.db import db
+from core.security import scoped
+
+SORTS: dict[str, tuple[str, bool]] = {
+    "name": ("name_key", True),
+    "-name": ("name_key", False),
+    "created": ("created_at", True),
+    "-created": ("created_at", False),
+    "updated": ("updated_at", True),
+    "-updated": ("updated_at", False),
+    "next_contact": ("next_contact_on", True),
+}
+DATE_SORTS = {"next_contact_on"}
+DATETIME_SORTS = {"created_at", "updated_at"}
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass
+class ClientQuery:
+    q: str = ""
+    kind: str | None = None
+    status: list[str] = field(default_factory=list)
+    source: list[str] = field(default_factory=list)
+    owner_id: list[int] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    industry: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    updated_from: date | None = None
+    updated_to: date | None = None
+    next_contact_due: bool = False
+    custom: dict[str, Any] = field(default_factory=dict)
+    sort: str = "name"
+    cursor: str | None = None
+    limit: int = 50
+    trash: bool = False
+
+
+def encode_cursor(sort: str, value: Any, ident: int) -> str:
+    if isinstance(value, datetime | date):
+        value = value.isoformat()
+    raw = json.dumps([sort, value, ident], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, value, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if cursor_sort != sort or not isinstance(ident, int):
+            raise ValueError
+        column = SORTS[sort][0] if sort in SORTS else "id"
+        if value is not None and column in DATETIME_SORTS:
+            value = datetime.fromisoformat(value)
+        elif value is not None and column in DATE_SORTS:
+            value = date.fromisoformat(value)
+        return value, ident
+    except (ValueError, TypeError, KeyError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadCursor(
+            "The cursor is not valid for this list; start from the first page."
+        ) from exc
+
+
+def _search_condition(q: str):
+    """(extra FROM for word search or None, WHERE condition or None, is_word_search)."""
+    q = q.strip()
+    if not q:
+        return None, None, False
+    if "@" in q:
+        value = q.lower()
+        ids = sa.select(Email.client_id).where(Email.email >= value, Email.email < value + "\uffff")
+        return None, Client.id.in_(ids), False
+    if normalise.looks_like_phone(q):
+        conditions = []
+        e164 = normalise.phone_or_none(q, _region())
+        if e164:
+            conditions.append(Phone.e164 == e164)
+        # The last 8 digits survive any national or international spelling ("8 495...",
+        # "+7 495...", "0 22 ..."), and reversed they are an indexed prefix.
+        tail = normalise.reversed_digits(q)[:8]
+        if len(tail) >= 6:
+            conditions.append(sa.and_(Phone.digits_rev >= tail, Phone.digits_rev < tail + ":"))
+        ids = sa.select(Phone.client_id).where(sa.or_(*conditions)) if conditions else None
+        tax_key = normalise.tax_id(q)
+        by_tax = Client.tax_id_key == tax_key
+        return None, (sa.or_(Client.id.in_(ids), by_tax) if ids is not None else by_tax), False
+    found = search.matching(q)
+    if found is None:
+        return None, sa.false(), False
+    table, condition = found
+    return table, condition, True
+
+
+def _region() -> str:
+    from core.clients.services import phone_region
+
+    return phone_region()
+
+
+def build(params: ClientQuery, user: Any) -> tuple[sa.Select, Any, bool]:
+    """The filtered, scoped query, the id column pages are ordered by for word searches."""
+    extra, condition, word_search = _search_condition(params.q)
+    query = sa.select(Client)
+    id_col = Client.id
+    if word_search and search.dialect() != "postgresql":
+        # FTS5 drives: it yields matches in rowid order without sorting them all.
+        id_col = search.id_column(extra)
+        query = query.select_from(extra).join(Client, Client.id == id_col)
+    elif word_search:
+        query = query.where(Client.id.in_(sa.select(search.id_column(extra)).where(condition)))
+        condition = None
+    if condition is not None:
+        query = query.where(condition)
+    query = query.where(
+        Client.deleted_at.is_not(None) if params.trash else Client.deleted_at.is_(None)
+    )
+    query = scoped(query, user, "clients", Client.owner_id)
+    if params.kind:
+        query = query.where(Client.kind == params.kind)
+    if params.status:
+        query = query.where(Client.status.in_(params.status))
+    if params.source:
+        query = query.where(Client.source.in_(params.source))
+    if params.owner_id:
+        query = query.where(Client.owner_id.in_(params.owner_id))
+    if params.industry:
+        query = query.where(Client.industry == params.industry)
+    for name in params.tags:
+        query = query.where(
+            sa.exists().where(
+                client_tags.c.client_id == Client.id,
+                client_tags.c.tag_id == sa.select(Tag.id).where(Tag.name == name).scalar_subquery(),
+            )
+        )
+    if params.created_from:
+        query = query.where(
+            Client.created_at >= datetime.combine(params.created_from, datetime.min.time())
+        )
+    if params.created_to:
+        query = query.where(
+            Client.created_at < datetime.combine(params.created_to, datetime.max.time())
+        )
+    if params.updated_from:
+        query = query.where(
+            Client.updated_at >= datetime.combine(params.updated_from, datetime.min.time())
+        )
+    if params.updated_to:
+        query = query.where(
+            Client.updated_at < datetime.combine(params.updated_to, datetime.max.time())
+        )
+    if params.next_contact_due:
+        query = query.where(Client.next_contact_on <= date.today())
+    for key, value in params.custom.items():
+        query = query.where(_custom_condition(key, value))
+    return query, id_col, word_search
+
+
+def _custom_condition(key: str, value: Any):
+    element = Client.custom[key]
+    if isinstance(value, bool):
+        return element.as_boolean() == value
+    if isinstance(value, int | float):
+        return element.as_float() == float(value)
+    if isinstance(value, list):
+        # multi-choice: every wanted value is among the stored ones
+        text = (
+            sa.cast(element, sa.Text)
+            if search.dialect() == "postgresql"
+            else sa.func.json_extract(Client.custom, f"$.{key}")
+        )
+        return sa.and_(*[text.contains(json.dumps(v)) for v in value])
+    return element.as_string() == str(value)
+
+
+def page(params: ClientQuery, user: Any) -> tuple[list[Client], str | None]:
+    """One page of clients and the cursor of the next page (None on the last)."""
+    query, id_col, word_search = build(params, user)
+    limit = params.limit
+    if word_search or params.sort not in SORTS:
+        sort_key = "relevance"
+        if params.cursor:
+            _, last_id = decode_cursor(params.cursor, sort_key)
+            query = query.where(id_col < last_id)
+        query = query.order_by(id_col.desc())
+    else:
+        sort_key = params.sort
+        column_name, ascending = SORTS[sort_key]
+        column = getattr(Client, column_name)
+        if column_name in DATE_SORTS:
+            query = query.where(column.is_not(None))
+        if params.cursor:
+            value, last_id = decode_cursor(params.cursor, sort_key)
+            pair, bound = (
+                sa.tuple_(column, Client.id),
+                sa.tuple_(sa.literal(value), sa.literal(last_id)),
+            )
+            query = query.where(pair > bound if ascending else pair < bound)
+        query = query.order_by(
+            column.asc() if ascending else column.desc(),
+            Client.id.asc() if ascending else Client.id.desc(),
+        )
+    query = query.limit(limit + 1).options(
+        selectinload(Client.phones),
+        selectinload(Client.emails),
+        selectinload(Client.tags),
+        selectinload(Client.owner),
+    )
+    rows = db.session.execute(query).scalars().unique().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = None
+    if more and rows:
+        last = rows[-1]
+        value = None if sort_key == "relevance" else getattr(last, SORTS[sort_key][0])
+        cursor = encode_cursor(sort_key, value, last.id)
+    return rows, cursor
+
+
+def get_visible(client_id: int, user: Any, include_trash: bool = False) -> Client | None:
+    """The client if ``user`` may see it (scope), else None: callers answer 404."""
+    query = scoped(
+        sa.select(Client).where(Client.id == client_id), user, "clients", Client.owner_id
+    )
+    if not include_trash:
+        query = query.where(Client.deleted_at.is_(None))
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def card(client_id: int, user: Any, include_trash: bool = False) -> Client | None:
+    query = scoped(
+        sa.select(Client).where(Client.id == client_id), user, "clients", Client.owner_id
+    )
+    if not include_trash:
+        query = query.where(Client.deleted_at.is_(None))
+    query = query.options(
+        selectinload(Client.phones),
+        selectinload(Client.emails),
+        selectinload(Client.tags),
+        selectinload(Client.addresses),
+        selectinload(Client.owner),
+        selectinload(Client.contacts).selectinload(ContactPerson.phones),
+        selectinload(Client.contacts).selectinload(ContactPerson.emails),
+    )
+    return db.session.execute(query).scalar_one_or_none()

@@ -1,0 +1,392 @@
+"""Creating, changing, trashing, restoring and purging clients and their contact persons.
+
+One implementation behind the web forms, the API, imports and tests. Input arrives as plain
+dicts already shaped by ``core.clients.schemas``; this module checks what needs the database
+or the installation's settings (options, owners, custom fields, phone region, tax id format)
+and raises ``ValidationFailed`` naming every bad field, changing nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from core.clients import normalise, search
+from core.clients.custom_fields import active_fields, validate_custom
+from core.clients.models import (
+    KINDS,
+    RELATION_KINDS,
+    Address,
+    Client,
+    ClientOption,
+    ClientRelation,
+    ContactMove,
+    ContactPerson,
+    Email,
+    Phone,
+    Tag,
+)
+from core.clients.taxids import validate_tax_id
+from core.db import db, utcnow
+from core.settings.services import get as setting
+from core.users.models import User
+from core.users.services import ValidationFailed
+
+SIMPLE_FIELDS = (
+    "kind",
+    "name",
+    "legal_name",
+    "tax_id",
+    "industry",
+    "status",
+    "category",
+    "source",
+    "owner_id",
+    "notes",
+    "next_contact_on",
+    "website",
+)
+
+
+def options(list_name: str) -> list[ClientOption]:
+    return (
+        db.session.execute(
+            sa.select(ClientOption)
+            .filter_by(list=list_name, active=True)
+            .order_by(ClientOption.position, ClientOption.label)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def phone_region() -> str:
+    return (setting("core.phone_region") or "").upper()
+
+
+def _check(data: dict[str, Any], client: Client | None) -> dict[str, list[str]]:
+    """Every problem with ``data`` for a new (``client`` None) or existing client."""
+    errors: dict[str, list[str]] = {}
+    creating = client is None
+    kind = data.get("kind", client.kind if client else "company")
+    if kind not in KINDS:
+        errors["kind"] = [f"Choose one of: {', '.join(KINDS)}."]
+    if "name" in data or creating:
+        if not (data.get("name") or "").strip():
+            errors["name"] = ["Enter a name."]
+    for list_name in ("status", "source"):
+        value = data.get(list_name)
+        if value is not None and value not in {o.code for o in options(list_name)}:
+            codes = ", ".join(o.code for o in options(list_name))
+            errors[list_name] = [f"Unknown {list_name} {value!r}; choose one of: {codes}."]
+    owner_id = data.get("owner_id")
+    if owner_id is not None:
+        owner = db.session.get(User, owner_id)
+        if owner is None or not owner.active:
+            errors["owner_id"] = ["No such active user."]
+    if data.get("tax_id"):
+        problem = validate_tax_id(data["tax_id"], setting("core.tax_id_country") or "")
+        if problem:
+            errors["tax_id"] = [problem]
+    region = phone_region()
+    for i, entry in enumerate(data.get("phones") or []):
+        try:
+            normalise.phone(entry["number"], region)
+        except ValueError as exc:
+            errors[f"phones.{i}"] = [f"{exc} ({entry['number']!r})"]
+    for i, entry in enumerate(data.get("emails") or []):
+        try:
+            normalise.email(entry["email"])
+        except ValueError as exc:
+            errors[f"emails.{i}"] = [f"{exc} ({entry['email']!r})"]
+    if "custom" in data or creating:
+        merged = dict(client.custom or {}) if client else {}
+        merged.update(data.get("custom") or {})
+        errors.update(validate_custom(merged, data.get("custom") or {}))
+    return errors
+
+
+def _tags(names: list[str]) -> list[Tag]:
+    wanted = list(dict.fromkeys(n.strip()[:60] for n in names if n and n.strip()))
+    existing = {
+        t.name.casefold(): t
+        for t in db.session.execute(sa.select(Tag).where(Tag.name.in_(wanted))).scalars()
+    }
+    tags = []
+    for name in wanted:
+        tag = existing.get(name.casefold())
+        if tag is None:
+            tag = Tag(name=name)
+            db.session.add(tag)
+            existing[name.casefold()] = tag
+        tags.append(tag)
+    return tags
+
+
+def _replace_phones(client_id: int, entries: list[dict], contact_id: int | None = None) -> None:
+    db.session.execute(
+        sa.delete(Phone).where(
+            Phone.client_id == client_id,
+            Phone.contact_person_id.is_(None)
+            if contact_id is None
+            else Phone.contact_person_id == contact_id,
+        )
+    )
+    region = phone_region()
+    seen = set()
+    for entry in entries:
+        e164 = normalise.phone(entry["number"], region)
+        if e164 in seen:
+            continue
+        seen.add(e164)
+        db.session.add(
+            Phone(
+                client_id=client_id,
+                contact_person_id=contact_id,
+                kind=entry.get("kind") or "work",
+                e164=e164,
+                digits_rev=normalise.reversed_digits(e164),
+            )
+        )
+
+
+def _replace_emails(client_id: int, entries: list[dict], contact_id: int | None = None) -> None:
+    db.session.execute(
+        sa.delete(Email).where(
+            Email.client_id == client_id,
+            Email.contact_person_id.is_(None)
+            if contact_id is None
+            else Email.contact_person_id == contact_id,
+        )
+    )
+    seen = set()
+    for entry in entries:
+        value = normalise.email(entry["email"])
+        if value in seen:
+            continue
+        seen.add(value)
+        db.session.add(
+            Email(
+                client_id=client_id,
+                contact_person_id=contact_id,
+                kind=entry.get("kind") or "work",
+                email=value,
+            )
+        )
+
+
+def _apply(client: Client, data: dict[str, Any]) -> None:
+    for field in SIMPLE_FIELDS:
+        if field in data:
+            value = data[field]
+            if isinstance(value, str):
+                value = value.strip()
+                if field not in ("name", "notes") and value == "":
+                    value = None
+            setattr(client, field, value)
+    if "name" in data:
+        client.name_key = normalise.name_key(client.name)
+    if "tax_id" in data:
+        client.tax_id_key = normalise.tax_id(client.tax_id) if client.tax_id else None
+    if "custom" in data:
+        merged = dict(client.custom or {})
+        merged.update(data["custom"])
+        fields = {f.key: f for f in active_fields()}
+        client.custom = {k: v for k, v in merged.items() if k in fields and v not in (None, "", [])}
+    if "tags" in data:
+        client.tags = _tags(data["tags"])
+    if "addresses" in data:
+        client.addresses = [
+            Address(**{k: (v or "").strip() for k, v in a.items()}) for a in data["addresses"]
+        ]
+
+
+def create_client(data: dict[str, Any]) -> Client:
+    data = {"status": default_status(), **data}
+    errors = _check(data, None)
+    if errors:
+        raise ValidationFailed(errors)
+    client = Client(custom={}, notes="")
+    _apply(client, data)
+    db.session.add(client)
+    db.session.flush()
+    _replace_phones(client.id, data.get("phones") or [])
+    _replace_emails(client.id, data.get("emails") or [])
+    db.session.flush()
+    search.reindex([client.id])
+    db.session.commit()
+    _emit("client_created", client=client)
+    return client
+
+
+def update_client(client: Client, data: dict[str, Any]) -> Client:
+    """Apply a partial change; the caller has already compared ``version``."""
+    errors = _check(data, client)
+    if errors:
+        raise ValidationFailed(errors)
+    _apply(client, data)
+    if "phones" in data:
+        _replace_phones(client.id, data["phones"])
+    if "emails" in data:
+        _replace_emails(client.id, data["emails"])
+    if "phones" in data or "emails" in data:
+        # A change only in child rows still changes the client: bump its version.
+        client.updated_at = utcnow()
+    db.session.flush()
+    search.reindex([client.id])
+    db.session.commit()
+    _emit("client_updated", client=client)
+    return client
+
+
+def default_status() -> str:
+    first = options("status")
+    return first[0].code if first else "lead"
+
+
+def trash(client: Client, actor_id: int | None) -> None:
+    client.deleted_at = utcnow()
+    client.deleted_by_id = actor_id
+    db.session.commit()
+    _emit("client_deleted", client=client)
+
+
+def restore(client: Client) -> None:
+    client.deleted_at = None
+    client.deleted_by_id = None
+    db.session.commit()
+    _emit("client_restored", client=client)
+
+
+def purge(client: Client) -> None:
+    """Delete a trashed client for good, with its phones, e-mails, addresses and contacts."""
+    if client.deleted_at is None:
+        raise ValidationFailed({"client": ["Move the client to the trash first."]}, 409)
+    client_id = client.id
+    search.remove([client_id])
+    db.session.delete(client)
+    db.session.commit()
+    _emit("client_purged", client_id=client_id)
+
+
+# --- contact persons ---------------------------------------------------------------------
+
+
+def _check_contact(data: dict[str, Any], creating: bool) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    names = [data.get(k) or "" for k in ("first_name", "middle_name", "last_name")]
+    if creating and not any(n.strip() for n in names):
+        errors["last_name"] = ["Enter at least a first or last name."]
+    birthday = data.get("birthday")
+    if isinstance(birthday, date) and birthday > date.today():
+        errors["birthday"] = ["A birthday cannot be in the future."]
+    region = phone_region()
+    for i, entry in enumerate(data.get("phones") or []):
+        try:
+            normalise.phone(entry["number"], region)
+        except ValueError as exc:
+            errors[f"phones.{i}"] = [f"{exc} ({entry['number']!r})"]
+    for i, entry in enumerate(data.get("emails") or []):
+        try:
+            normalise.email(entry["email"])
+        except ValueError as exc:
+            errors[f"emails.{i}"] = [f"{exc} ({entry['email']!r})"]
+    return errors
+
+
+CONTACT_FIELDS = ("first_name", "middle_name", "last_name", "position", "birthday", "notes")
+
+
+def save_contact(
+    client: Client, data: dict[str, Any], contact: ContactPerson | None = None
+) -> ContactPerson:
+    errors = _check_contact(data, contact is None)
+    if errors:
+        raise ValidationFailed(errors)
+    if contact is None:
+        contact = ContactPerson(client_id=client.id, notes="")
+        db.session.add(contact)
+    for field in CONTACT_FIELDS:
+        if field in data:
+            value = data[field]
+            setattr(contact, field, value.strip() if isinstance(value, str) else value)
+    db.session.flush()
+    if "phones" in data:
+        _replace_phones(client.id, data["phones"], contact.id)
+    if "emails" in data:
+        _replace_emails(client.id, data["emails"], contact.id)
+    db.session.flush()
+    search.reindex([client.id])
+    db.session.commit()
+    return contact
+
+
+def move_contact(
+    contact: ContactPerson, to_client: Client, position: str | None, actor_id: int | None
+) -> ContactPerson:
+    """Move a person to another company, keeping where they were (and as what)."""
+    if to_client.id == contact.client_id:
+        raise ValidationFailed({"to_client_id": ["The person already works there."]})
+    if to_client.kind != "company" or to_client.deleted_at is not None:
+        raise ValidationFailed({"to_client_id": ["Choose a company that is not in the trash."]})
+    old_client_id = contact.client_id
+    db.session.add(
+        ContactMove(
+            contact_person_id=contact.id,
+            from_client_id=old_client_id,
+            to_client_id=to_client.id,
+            old_position=contact.position,
+            by_id=actor_id,
+        )
+    )
+    contact.client_id = to_client.id
+    if position is not None:
+        contact.position = position.strip()
+    for model in (Phone, Email):
+        db.session.execute(
+            sa.update(model)
+            .where(model.contact_person_id == contact.id)
+            .values(client_id=to_client.id)
+        )
+    db.session.flush()
+    search.reindex([old_client_id, to_client.id])
+    db.session.commit()
+    return contact
+
+
+def delete_contact(contact: ContactPerson) -> None:
+    client_id = contact.client_id
+    db.session.delete(contact)
+    db.session.flush()
+    search.reindex([client_id])
+    db.session.commit()
+
+
+# --- relations -----------------------------------------------------------------------------
+
+
+def add_relation(client: Client, other: Client, kind: str) -> ClientRelation:
+    errors: dict[str, list[str]] = {}
+    if kind not in RELATION_KINDS:
+        errors["kind"] = [f"Choose one of: {', '.join(RELATION_KINDS)}."]
+    if other.id == client.id:
+        errors["other_id"] = ["A client cannot be related to itself."]
+    exists = db.session.execute(
+        sa.select(ClientRelation.id).filter_by(client_id=client.id, other_id=other.id, kind=kind)
+    ).first()
+    if exists:
+        errors["other_id"] = ["This relation exists already."]
+    if errors:
+        raise ValidationFailed(errors)
+    relation = ClientRelation(client_id=client.id, other_id=other.id, kind=kind)
+    db.session.add(relation)
+    db.session.commit()
+    return relation
+
+
+def _emit(hook: str, **kwargs: Any) -> None:
+    app = current_app._get_current_object()
+    app.extensions["crm_plugins"].notify(hook, app=app, **kwargs)

@@ -1,0 +1,593 @@
+"""Pages: the client list, the card, the client and contact forms, trash and configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup
+from marshmallow import ValidationError
+
+from core.api import _flatten
+from core.audit.models import AuditLog
+from core.clients import queries, services
+from core.clients.api import list_params
+from core.clients.custom_fields import KINDS as FIELD_KINDS
+from core.clients.custom_fields import active_fields, save_field
+from core.clients.models import (
+    RELATION_KINDS,
+    Client,
+    ClientOption,
+    ClientRelation,
+    ContactMove,
+    ContactPerson,
+    CustomField,
+)
+from core.clients.schemas import (
+    ADDRESS_KINDS,
+    EMAIL_KINDS,
+    PHONE_KINDS,
+    ClientCreateSchema,
+    ClientListQuerySchema,
+    ClientPatchSchema,
+    ContactInSchema,
+)
+from core.db import db
+from core.security import current_actor, requires
+from core.users.models import User
+from core.users.services import ValidationFailed
+
+bp = Blueprint("clients", __name__, url_prefix="/clients")
+
+
+def _users() -> list[User]:
+    return (
+        db.session.execute(sa.select(User).where(User.active).order_by(User.name)).scalars().all()
+    )
+
+
+def _choices() -> dict[str, Any]:
+    return {
+        "statuses": services.options("status"),
+        "sources": services.options("source"),
+        "users": _users(),
+        "custom_fields": active_fields(),
+        "phone_kinds": PHONE_KINDS,
+        "email_kinds": EMAIL_KINDS,
+        "address_kinds": ADDRESS_KINDS,
+    }
+
+
+# --- list ---------------------------------------------------------------------------------
+
+
+@bp.route("/")
+@requires("clients.view")
+def index():
+    args = {k: v for k, v in request.args.items() if v != ""}
+    for name in ("status", "source", "owner_id", "tags"):
+        values = [v for v in request.args.getlist(name) if v]
+        if values:
+            args[name] = values
+    errors: dict[str, list[str]] = {}
+    clients: list[Client] = []
+    cursor = None
+    try:
+        loaded = ClientListQuerySchema().load(args)
+        clients, cursor = queries.page(list_params(loaded), current_actor())
+    except ValidationError as exc:
+        errors = _flatten(exc.messages)
+    except ValidationFailed as exc:
+        errors = exc.errors
+    except queries.BadCursor as exc:
+        errors = {"cursor": [str(exc)]}
+    next_args = request.args.to_dict(flat=False)
+    next_args["cursor"] = [cursor] if cursor else []
+    return render_template(
+        "clients/index.html",
+        clients=clients,
+        cursor=cursor,
+        errors=errors,
+        next_url=url_for(".index", **next_args) if cursor else None,
+        **_choices(),
+    ), (422 if errors else 200)
+
+
+# --- card ---------------------------------------------------------------------------------
+
+
+@bp.route("/<int:client_id>")
+@requires("clients.view")
+def card(client_id: int):
+    user = current_actor()
+    client = queries.card(client_id, user) or abort(404)
+    registry = current_app.extensions["crm_plugins"]
+    panels = []
+    contributed = registry.collect("client_card_panels", app=current_app, client=client, user=user)
+    for plugin, panel in sorted(contributed, key=lambda pp: (pp[1].weight, pp[1].name)):
+        if panel.permission and not user.has_permission(panel.permission):
+            continue
+        try:
+            html = panel.render(client, user)
+        except Exception:
+            if plugin == "core":
+                raise
+            current_app.logger.exception("plugin %s: panel %s failed", plugin, panel.name)
+            continue
+        panels.append({"name": panel.name, "title": panel.title, "html": Markup(html)})
+    return render_template(
+        "clients/card.html",
+        client=client,
+        panels=panels,
+        options={o.code: o.label for o in services.options("status")},
+        custom_fields=active_fields(),
+    )
+
+
+def render_contacts_panel(client: Client, user: Any) -> str:
+    moves = db.session.execute(
+        sa.select(ContactMove, ContactPerson)
+        .join(ContactPerson, ContactPerson.id == ContactMove.contact_person_id)
+        .where(ContactMove.from_client_id == client.id)
+        .order_by(ContactMove.at.desc())
+        .limit(20)
+    ).all()
+    return render_template(
+        "clients/panel_contacts.html",
+        client=client,
+        moves=moves,
+        phone_kinds=PHONE_KINDS,
+        email_kinds=EMAIL_KINDS,
+    )
+
+
+def render_relations_panel(client: Client, user: Any) -> str:
+    rows = (
+        db.session.execute(
+            sa.select(ClientRelation)
+            .where(
+                sa.or_(ClientRelation.client_id == client.id, ClientRelation.other_id == client.id)
+            )
+            .options(
+                sa.orm.selectinload(ClientRelation.client),
+                sa.orm.selectinload(ClientRelation.other),
+            )
+            .order_by(ClientRelation.id)
+        )
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "clients/panel_relations.html", client=client, relations=rows, kinds=RELATION_KINDS
+    )
+
+
+def render_history_panel(client: Client, user: Any) -> str:
+    contact_ids = [c.id for c in client.contacts]
+    condition = sa.and_(AuditLog.entity == "clients", AuditLog.entity_id == client.id)
+    if contact_ids:
+        condition = sa.or_(
+            condition,
+            sa.and_(AuditLog.entity == "contact_persons", AuditLog.entity_id.in_(contact_ids)),
+        )
+    rows = (
+        db.session.execute(
+            sa.select(AuditLog).where(condition).order_by(AuditLog.id.desc()).limit(50)
+        )
+        .scalars()
+        .all()
+    )
+    user_ids = {r.user_id for r in rows if r.user_id}
+    names = (
+        dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))).all())
+        if user_ids
+        else {}
+    )
+    return render_template("clients/panel_history.html", rows=rows, names=names)
+
+
+# --- forms --------------------------------------------------------------------------------
+
+
+def _entries(prefix: str, value_key: str) -> list[dict[str, str]]:
+    values = request.form.getlist(f"{prefix}_value")
+    kinds = request.form.getlist(f"{prefix}_kind")
+    return [
+        {value_key: v.strip(), "kind": (kinds[i] if i < len(kinds) else "work") or "work"}
+        for i, v in enumerate(values)
+        if v.strip()
+    ]
+
+
+def client_form_data() -> dict[str, Any]:
+    """The submitted client form in the API's shape, so one schema validates both."""
+    form = request.form
+    data: dict[str, Any] = {}
+    for field in (
+        "kind",
+        "name",
+        "legal_name",
+        "tax_id",
+        "industry",
+        "status",
+        "category",
+        "source",
+        "notes",
+        "website",
+        "next_contact_on",
+    ):
+        if field in form:
+            value = form.get(field, "").strip()
+            data[field] = value if value or field in ("name", "notes") else None
+    if "owner_id" in form:
+        data["owner_id"] = form.get("owner_id") or None
+    if "tags" in form:
+        data["tags"] = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
+    data["phones"] = _entries("phone", "number")
+    data["emails"] = _entries("email", "email")
+    address = {
+        k: form.get(f"address_{k}", "").strip()
+        for k in ("kind", "country", "region", "city", "postcode", "street")
+    }
+    data["addresses"] = [address] if any(v for k, v in address.items() if k != "kind") else []
+    custom = {}
+    for field in active_fields():
+        name = f"cf_{field.key}"
+        if field.kind == "multi":
+            custom[field.key] = form.getlist(name)
+        elif field.kind == "bool":
+            custom[field.key] = name in form
+        else:
+            custom[field.key] = form.get(name, "")
+    data["custom"] = custom
+    return data
+
+
+def _save_client(client: Client | None):
+    data = client_form_data()
+    if client is not None:
+        data["version"] = request.form.get("version", "")
+    schema = ClientPatchSchema() if client else ClientCreateSchema()
+    try:
+        loaded = schema.load(data)
+    except ValidationError as exc:
+        return None, _flatten(exc.messages)
+    if client is not None:
+        if loaded.pop("version") != client.version:
+            return None, {
+                "version": [
+                    _(
+                        "Someone else changed this client meanwhile. "
+                        "Reload the page and apply your change again."
+                    )
+                ]
+            }
+        try:
+            return services.update_client(client, loaded), {}
+        except ValidationFailed as exc:
+            db.session.rollback()
+            return None, exc.errors
+    loaded.setdefault("owner_id", current_actor().id)
+    try:
+        return services.create_client(loaded), {}
+    except ValidationFailed as exc:
+        return None, exc.errors
+
+
+def _entry_values(client: Client | None) -> dict[str, list[tuple[str, str]]]:
+    """Phone and e-mail rows to show: what was submitted, else what is stored."""
+    if request.method == "POST":
+        pairs = {}
+        for prefix in ("phone", "email"):
+            values, kinds = (
+                request.form.getlist(f"{prefix}_value"),
+                request.form.getlist(f"{prefix}_kind"),
+            )
+            pairs[f"{prefix}_values"] = [
+                (v, kinds[i] if i < len(kinds) else "work")
+                for i, v in enumerate(values)
+                if v.strip()
+            ]
+        return pairs
+    return {
+        "phone_values": [(p.e164, p.kind) for p in client.phones] if client else [],
+        "email_values": [(e.email, e.kind) for e in client.emails] if client else [],
+    }
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@requires("clients.create")
+def new():
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        client, errors = _save_client(None)
+        if client is not None:
+            flash(_("Client %(name)s is created.", name=client.name), "success")
+            return redirect(url_for(".card", client_id=client.id))
+    return render_template(
+        "clients/form.html",
+        client=None,
+        errors=errors,
+        form=request.form if request.method == "POST" else None,
+        **_entry_values(None),
+        **_choices(),
+    ), (422 if errors else 200)
+
+
+@bp.route("/<int:client_id>/edit", methods=["GET", "POST"])
+@requires("clients.edit")
+def edit(client_id: int):
+    client = queries.card(client_id, current_actor()) or abort(404)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        saved, errors = _save_client(client)
+        if saved is not None:
+            flash(_("Client %(name)s is saved.", name=saved.name), "success")
+            return redirect(url_for(".card", client_id=saved.id))
+        client = queries.card(client_id, current_actor()) or abort(404)
+    return render_template(
+        "clients/form.html",
+        client=client,
+        errors=errors,
+        form=request.form if request.method == "POST" else None,
+        **_entry_values(client),
+        **_choices(),
+    ), (422 if errors else 200)
+
+
+@bp.route("/<int:client_id>/delete", methods=["POST"])
+@requires("clients.delete")
+def delete(client_id: int):
+    client = queries.get_visible(client_id, current_actor()) or abort(404)
+    services.trash(client, current_actor().id)
+    flash(
+        _("Client %(name)s is in the trash; an administrator can restore it.", name=client.name),
+        "success",
+    )
+    return redirect(url_for(".index"))
+
+
+# --- contact persons ----------------------------------------------------------------------
+
+
+def _contact_form() -> dict[str, Any]:
+    data = {
+        k: request.form.get(k, "").strip()
+        for k in ("first_name", "middle_name", "last_name", "position", "notes")
+    }
+    data["birthday"] = request.form.get("birthday", "").strip() or None
+    data["phones"] = _entries("phone", "number")
+    data["emails"] = _entries("email", "email")
+    return data
+
+
+def _flash_errors(errors: dict[str, list[str]]) -> None:
+    flash("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()), "error")
+
+
+@bp.route("/<int:client_id>/contacts", methods=["POST"])
+@requires("clients.edit")
+def contact_add(client_id: int):
+    client = queries.get_visible(client_id, current_actor()) or abort(404)
+    try:
+        services.save_contact(client, ContactInSchema().load(_contact_form()))
+        flash(_("Contact person is added."), "success")
+    except ValidationError as exc:
+        _flash_errors(_flatten(exc.messages))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        _flash_errors(exc.errors)
+    return redirect(url_for(".card", client_id=client_id) + "#contacts")
+
+
+def _visible_contact(client_id: int, contact_id: int) -> ContactPerson:
+    client = queries.get_visible(client_id, current_actor()) or abort(404)
+    contact = db.session.get(ContactPerson, contact_id)
+    if contact is None or contact.client_id != client.id:
+        abort(404)
+    return contact
+
+
+@bp.route("/<int:client_id>/contacts/<int:contact_id>", methods=["GET", "POST"])
+@requires("clients.edit")
+def contact_edit(client_id: int, contact_id: int):
+    contact = _visible_contact(client_id, contact_id)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        if request.form.get("version") != str(contact.version):
+            errors = {
+                "version": [_("Someone else changed this person meanwhile. Reload the page.")]
+            }
+        else:
+            try:
+                services.save_contact(
+                    contact.client, ContactInSchema().load(_contact_form()), contact
+                )
+                flash(_("Contact person is saved."), "success")
+                return redirect(url_for(".card", client_id=client_id) + "#contacts")
+            except ValidationError as exc:
+                errors = _flatten(exc.messages)
+            except ValidationFailed as exc:
+                db.session.rollback()
+                errors = exc.errors
+    return render_template(
+        "clients/contact_form.html",
+        contact=contact,
+        errors=errors,
+        form=request.form if errors else None,
+        phone_kinds=PHONE_KINDS,
+        email_kinds=EMAIL_KINDS,
+    ), (422 if errors else 200)
+
+
+@bp.route("/<int:client_id>/contacts/<int:contact_id>/delete", methods=["POST"])
+@requires("clients.edit")
+def contact_delete(client_id: int, contact_id: int):
+    services.delete_contact(_visible_contact(client_id, contact_id))
+    flash(_("Contact person is removed."), "success")
+    return redirect(url_for(".card", client_id=client_id) + "#contacts")
+
+
+@bp.route("/<int:client_id>/contacts/<int:contact_id>/move", methods=["POST"])
+@requires("clients.edit")
+def contact_move(client_id: int, contact_id: int):
+    contact = _visible_contact(client_id, contact_id)
+    target_id = request.form.get("to_client_id", "")
+    target = queries.get_visible(int(target_id), current_actor()) if target_id.isdigit() else None
+    if target is None:
+        flash(_("Choose a company you may see."), "error")
+        return redirect(url_for(".contact_edit", client_id=client_id, contact_id=contact_id))
+    try:
+        services.move_contact(contact, target, request.form.get("position"), current_actor().id)
+    except ValidationFailed as exc:
+        _flash_errors(exc.errors)
+        return redirect(url_for(".contact_edit", client_id=client_id, contact_id=contact_id))
+    flash(
+        _("%(name)s now works at %(company)s.", name=contact.full_name, company=target.name),
+        "success",
+    )
+    return redirect(url_for(".card", client_id=target.id) + "#contacts")
+
+
+@bp.route("/<int:client_id>/relations", methods=["POST"])
+@requires("clients.edit")
+def relation_add(client_id: int):
+    client = queries.get_visible(client_id, current_actor()) or abort(404)
+    other_id = request.form.get("other_id", "")
+    other = queries.get_visible(int(other_id), current_actor()) if other_id.isdigit() else None
+    if other is None:
+        flash(_("Choose a client you may see (its number is on its card)."), "error")
+    else:
+        try:
+            services.add_relation(client, other, request.form.get("kind", ""))
+            flash(_("Relation is added."), "success")
+        except ValidationFailed as exc:
+            _flash_errors(exc.errors)
+    return redirect(url_for(".card", client_id=client_id) + "#relations")
+
+
+# --- trash --------------------------------------------------------------------------------
+
+
+@bp.route("/trash")
+@requires("clients.trash")
+def trash():
+    params = queries.ClientQuery(trash=True, sort="-updated", cursor=request.args.get("cursor"))
+    try:
+        clients, cursor = queries.page(params, current_actor())
+    except queries.BadCursor:
+        clients, cursor = queries.page(
+            queries.ClientQuery(trash=True, sort="-updated"), current_actor()
+        )
+    return render_template("clients/trash.html", clients=clients, cursor=cursor)
+
+
+@bp.route("/<int:client_id>/restore", methods=["POST"])
+@requires("clients.trash")
+def restore(client_id: int):
+    client = queries.get_visible(client_id, current_actor(), include_trash=True) or abort(404)
+    if client.deleted_at is not None:
+        services.restore(client)
+        flash(_("Client %(name)s is restored.", name=client.name), "success")
+    return redirect(url_for(".card", client_id=client.id))
+
+
+@bp.route("/<int:client_id>/purge", methods=["POST"])
+@requires("clients.trash")
+def purge(client_id: int):
+    client = queries.get_visible(client_id, current_actor(), include_trash=True) or abort(404)
+    try:
+        services.purge(client)
+        flash(_("Client %(name)s is deleted for good.", name=client.name), "success")
+    except ValidationFailed as exc:
+        _flash_errors(exc.errors)
+    return redirect(url_for(".trash"))
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+@bp.route("/configure", methods=["GET"])
+@requires("clients.configure")
+def configure():
+    options = (
+        db.session.execute(
+            sa.select(ClientOption).order_by(ClientOption.list, ClientOption.position)
+        )
+        .scalars()
+        .all()
+    )
+    fields = (
+        db.session.execute(sa.select(CustomField).order_by(CustomField.position, CustomField.id))
+        .scalars()
+        .all()
+    )
+    return render_template(
+        "clients/configure.html", options=options, fields=fields, field_kinds=FIELD_KINDS, errors={}
+    )
+
+
+@bp.route("/configure/options", methods=["POST"])
+@requires("clients.configure")
+def option_add():
+    list_name = request.form.get("list", "")
+    code = request.form.get("code", "").strip().lower()
+    label = request.form.get("label", "").strip()
+    if (
+        list_name not in ("status", "source")
+        or not code
+        or not label
+        or len(code) > 40
+        or len(label) > 120
+        or not code.replace("_", "").isalnum()
+    ):
+        flash(_("Give a list, a code (letters, digits, _) and a label."), "error")
+    elif db.session.execute(
+        sa.select(ClientOption.id).filter_by(list=list_name, code=code)
+    ).first():
+        flash(_("This code exists already in that list."), "error")
+    else:
+        position = len(services.options(list_name))
+        db.session.add(ClientOption(list=list_name, code=code, label=label, position=position))
+        db.session.commit()
+        flash(_("Option is added."), "success")
+    return redirect(url_for(".configure"))
+
+
+@bp.route("/configure/fields", methods=["POST"])
+@requires("clients.configure")
+def field_add():
+    data = {
+        "key": request.form.get("key", "").strip(),
+        "label": request.form.get("label", "").strip()[:120],
+        "kind": request.form.get("kind", ""),
+        "choices": [c for c in request.form.get("choices", "").split(";")],
+        "required": "required" in request.form,
+    }
+    try:
+        save_field(CustomField(), data)
+        flash(_("Custom field is added."), "success")
+    except ValidationFailed as exc:
+        _flash_errors(exc.errors)
+    return redirect(url_for(".configure"))
+
+
+@bp.route("/configure/fields/<int:field_id>", methods=["POST"])
+@requires("clients.configure")
+def field_edit(field_id: int):
+    field = db.session.get(CustomField, field_id) or abort(404)
+    data = {
+        "label": request.form.get("label", "").strip()[:120],
+        "choices": [c for c in request.form.get("choices", "").split(";")],
+        "required": "required" in request.form,
+        "active": "active" in request.form,
+    }
+    try:
+        save_field(field, data)
+        flash(_("Custom field is saved."), "success")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        _flash_errors(exc.errors)
+    return redirect(url_for(".configure"))
