@@ -199,5 +199,6 @@ def client_card_panels(client, user) -> list[CardPanel]:
     return [
         CardPanel("core.contacts", _l("Contact persons"), render_contacts_panel, weight=10),
         CardPanel("core.relations", _l("Relations"), render_relations_panel, weight=20),
-        CardPanel("core.history", _l("History"), render_history_panel, weight=90),
+        # History closes the card, after every plugin's panels.
+        CardPanel("core.history", _l("History"), render_history_panel, weight=1000),
     ]

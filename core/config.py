@@ -93,6 +93,7 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "CRM_LOGIN_MAX_PER_IP": _int("CRM_LOGIN_MAX_PER_IP", 30),
         "CRM_LOGIN_WINDOW_SECONDS": _int("CRM_LOGIN_WINDOW_SECONDS", 900),
         "CRM_API_TOKEN_DAYS": _int("CRM_API_TOKEN_DAYS", 365),
+        "CRM_PASSWORD_HASH_COST": env.get("CRM_PASSWORD_HASH_COST", "default"),
         "CRM_JOBS_IMMEDIATE": _bool(env.get("CRM_JOBS_IMMEDIATE")),
         "CRM_JOBS_SQLITE_PATH": env.get("CRM_JOBS_SQLITE_PATH")
         or str(instance_path / "jobs.sqlite3"),

@@ -106,7 +106,8 @@ def client_card_panels(app: Flask, client: Client, user: User) -> list[CardPanel
     :param user: the user looking at it.
     :return: a list of ``CardPanel(name, title, render, permission=None, weight=100)``;
         ``render(client, user)`` returns HTML. Core drops panels whose ``permission`` the
-        user lacks and sorts the rest by ``weight`` (core's own use 0-99).
+        user lacks and sorts the rest by ``weight`` (core: contacts 10, relations 20, history
+        1000 so it stays last; plugins use 100-999).
     """
 
 
@@ -229,13 +230,15 @@ def client_created(app: Flask, client: Client) -> None:
 
 
 @hookspec
-def client_updated(app: Flask, client: Client) -> None:
+def client_updated(app: Flask, client: Client, changes: dict[str, Any]) -> None:
     """React to a changed client.
 
-    Called after the change is committed; the audit log holds what changed.
+    Called after a change is committed; a save that changed nothing calls nothing.
 
     :param app: the Flask application.
     :param client: the client as saved.
+    :param changes: ``{field: [old, new]}``, phones, e-mails and addresses included, as
+        written to the audit log.
     """
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -33,8 +36,6 @@ def _reachable(url: str) -> bool:
 
 
 def _database_url(tmp_path) -> str:
-    import os
-
     url = os.environ.get("CRM_TEST_DATABASE_URL")
     if not url:
         return f"sqlite:///{tmp_path / 'crm.sqlite3'}"
@@ -57,20 +58,46 @@ def make_app(tmp_path, database_url: str | None = None, **overrides):
         "CRM_JOBS_IMMEDIATE": True,
         "CRM_PLUGIN_STATE_TTL": 0.0,
         "CRM_JOB_RETRY_BASE_SECONDS": 0.01,
+        "CRM_PASSWORD_HASH_COST": "low",
     }
     config.update(overrides)
     return create_app(config)
 
 
-@pytest.fixture
-def app(tmp_path) -> Iterator:
-    application = make_app(tmp_path)
+def _initialise(application) -> None:
+    """What `crm init` does: migrate, record the plugins, create the admin role and admin."""
     with application.app_context():
         upgrade_core(application)
         plugin_services.sync_discovered(application)
         ensure_admin_role()
         admin_role = db.session.execute(sa.select(Role).filter_by(is_admin=True)).scalar_one()
         user_services.create_user(ADMIN_EMAIL, "Ada Admin", PASSWORD, roles=[admin_role])
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """One migrated SQLite database per run; each test starts from a copy of it."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "crm.sqlite3"
+    application = make_app(folder, f"sqlite:///{path}")
+    _initialise(application)
+    with application.app_context():
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def app(tmp_path, request) -> Iterator:
+    if os.environ.get("CRM_TEST_DATABASE_URL"):
+        application = make_app(tmp_path)
+        _initialise(application)
+    else:
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "crm.sqlite3"
+        shutil.copyfile(template, path)
+        application = make_app(tmp_path, f"sqlite:///{path}")
     yield application
     with application.app_context():
         db.session.remove()

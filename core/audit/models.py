@@ -58,7 +58,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _changes(obj: Any, action: str) -> dict[str, Any]:
+def field_changes(obj: Any, action: str) -> dict[str, Any]:
     state = inspect(obj)
     exclude = set(getattr(obj, "__audit_exclude__", ()))
     out: dict[str, Any] = {}
@@ -95,7 +95,7 @@ def _changes(obj: Any, action: str) -> dict[str, Any]:
     return out
 
 
-def _current_actor_id() -> int | None:
+def current_actor_id() -> int | None:
     actor = audit_actor.get()
     if actor is not None:
         return actor
@@ -116,7 +116,7 @@ def _stamp_author(session: Session, flush_context, instances) -> None:
     actor = None
     for obj in session.new:
         if hasattr(obj, "created_by_id") and obj.created_by_id is None:
-            actor = actor if actor is not None else _current_actor_id()
+            actor = actor if actor is not None else current_actor_id()
             if actor is None:
                 return
             obj.created_by_id = actor
@@ -135,13 +135,13 @@ def _write_audit(session: Session, flush_context) -> None:
                 continue
             if action == "update" and not session.is_modified(obj):
                 continue
-            changes = _changes(obj, action)
+            changes = field_changes(obj, action)
             if action == "update" and not changes:
                 continue
             rows.append(
                 {
                     "at": utcnow(),
-                    "user_id": _current_actor_id(),
+                    "user_id": current_actor_id(),
                     "entity": obj.__tablename__,
                     "entity_id": inspect(obj).identity[0] if inspect(obj).identity else obj.id,
                     "action": action,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
@@ -79,8 +79,10 @@ class Clients(MethodView):
         ``q`` searches names, e-mails, phones (any format) and tax ids; filters combine;
         custom fields filter as ``cf_<key>=value``.
         """
+        # webargs drops unknown query parameters; custom-field filters are read here.
+        extra = {k: v for k, v in request.args.items() if k.startswith("cf_")}
         try:
-            params = list_params(dict(args))
+            params = list_params({**args, **extra})
             items, cursor = queries.page(params, current_actor())
         except ValidationFailed as exc:
             abort(422, message="Invalid input.", errors={"query": exc.errors})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, url_for
+from flask_babel import gettext as _
 
 from core.clients import queries
 from core.plugin_system.types import SearchResult
@@ -14,12 +15,11 @@ def run(app: Flask, user: Any, query: str, limit: int = 8) -> list[SearchResult]
     query = query.strip()[:200]
     if not query:
         return []
-    results = [
-        r
-        for _, r in app.extensions["crm_plugins"].collect(
-            "search", app=app, user=user, query=query, limit=limit
-        )
-    ]
+    results: list[SearchResult] = []
+    for _plugin, found in app.extensions["crm_plugins"].call_each(
+        "search", app=app, user=user, query=query, limit=limit
+    ):
+        results.extend(found[:limit])  # a provider gets ``limit`` results, however many it sends
     best: dict[str, int] = {}
     for result in results:
         best[result.kind] = min(best.get(result.kind, result.weight), result.weight)
@@ -30,7 +30,7 @@ def search_clients(user: Any, query: str, limit: int) -> list[SearchResult]:
     """Core's provider: clients the user may see, by name, e-mail, phone or tax id."""
     if not user.has_permission("clients.view"):
         return []
-    clients, _ = queries.page(queries.ClientQuery(q=query, limit=limit), user)
+    clients, _cursor = queries.page(queries.ClientQuery(q=query, limit=limit), user)
     results = []
     for client in clients:
         contact = [
@@ -48,6 +48,7 @@ def search_clients(user: Any, query: str, limit: int) -> list[SearchResult]:
                 url=url_for("clients.card", client_id=client.id),
                 subtitle=" · ".join(contact),
                 weight=10,
+                group=_("Clients"),
             )
         )
     return results

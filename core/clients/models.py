@@ -111,8 +111,11 @@ class Client(Audited, BusinessMixin, db.Model):
         back_populates="client", cascade="all, delete-orphan", order_by="Address.id"
     )
     tags: Mapped[list[Tag]] = relationship(secondary=client_tags, order_by="Tag.name")
+    # passive_deletes: purging a client lets the database cascade to its contact persons.
     contacts: Mapped[list[ContactPerson]] = relationship(
         back_populates="client",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
         order_by="ContactPerson.last_name",
         foreign_keys="ContactPerson.client_id",
     )

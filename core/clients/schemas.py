@@ -188,7 +188,7 @@ class ClientListQuerySchema(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
     class Meta:
-        # cf_<key>=value filters on custom fields arrive as extra parameters.
+        # cf_<key>=value filters on custom fields arrive as extra parameters (web forms).
         unknown = "include"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
+from core.audit.models import AuditLog, current_actor_id, field_changes
 from core.clients import normalise, search
 from core.clients.custom_fields import active_fields, validate_custom
 from core.clients.models import (
@@ -227,19 +228,65 @@ def update_client(client: Client, data: dict[str, Any]) -> Client:
     errors = _check(data, client)
     if errors:
         raise ValidationFailed(errors)
+    before = _children(client.id)
     _apply(client, data)
+    changes = field_changes(client, "update")
     if "phones" in data:
         _replace_phones(client.id, data["phones"])
     if "emails" in data:
         _replace_emails(client.id, data["emails"])
-    if "phones" in data or "emails" in data:
-        # A change only in child rows still changes the client: bump its version.
+    db.session.flush()
+    after = _children(client.id)
+    child_changes = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if not changes and not child_changes:
+        db.session.rollback()  # nothing changed: no new version, no history, no event
+        return client
+    if child_changes:
+        # Phones, e-mails and addresses live in their own rows; their change is the client's.
         client.updated_at = utcnow()
+        db.session.execute(
+            sa.insert(AuditLog),
+            [
+                {
+                    "at": utcnow(),
+                    "user_id": current_actor_id(),
+                    "entity": "clients",
+                    "entity_id": client.id,
+                    "action": "update",
+                    "changes": child_changes,
+                }
+            ],
+        )
     db.session.flush()
     search.reindex([client.id])
     db.session.commit()
-    _emit("client_updated", client=client)
+    _emit("client_updated", client=client, changes={**changes, **child_changes})
     return client
+
+
+def _children(client_id: int) -> dict[str, list[str]]:
+    return {
+        "phones": db.session.execute(
+            sa.select(Phone.e164)
+            .where(Phone.client_id == client_id, Phone.contact_person_id.is_(None))
+            .order_by(Phone.id)
+        )
+        .scalars()
+        .all(),
+        "emails": db.session.execute(
+            sa.select(Email.email)
+            .where(Email.client_id == client_id, Email.contact_person_id.is_(None))
+            .order_by(Email.id)
+        )
+        .scalars()
+        .all(),
+        "addresses": [
+            a.one_line()
+            for a in db.session.execute(
+                sa.select(Address).where(Address.client_id == client_id).order_by(Address.id)
+            ).scalars()
+        ],
+    }
 
 
 def default_status() -> str:

@@ -379,7 +379,7 @@ def contact_add(client_id: int):
     except ValidationFailed as exc:
         db.session.rollback()
         _flash_errors(exc.errors)
-    return redirect(url_for(".card", client_id=client_id) + "#contacts")
+    return redirect(url_for(".card", client_id=client_id) + "#panel-core-contacts")
 
 
 def _visible_contact(client_id: int, contact_id: int) -> ContactPerson:
@@ -406,7 +406,7 @@ def contact_edit(client_id: int, contact_id: int):
                     contact.client, ContactInSchema().load(_contact_form()), contact
                 )
                 flash(_("Contact person is saved."), "success")
-                return redirect(url_for(".card", client_id=client_id) + "#contacts")
+                return redirect(url_for(".card", client_id=client_id) + "#panel-core-contacts")
             except ValidationError as exc:
                 errors = _flatten(exc.messages)
             except ValidationFailed as exc:
@@ -427,7 +427,7 @@ def contact_edit(client_id: int, contact_id: int):
 def contact_delete(client_id: int, contact_id: int):
     services.delete_contact(_visible_contact(client_id, contact_id))
     flash(_("Contact person is removed."), "success")
-    return redirect(url_for(".card", client_id=client_id) + "#contacts")
+    return redirect(url_for(".card", client_id=client_id) + "#panel-core-contacts")
 
 
 @bp.route("/<int:client_id>/contacts/<int:contact_id>/move", methods=["POST"])
@@ -448,7 +448,7 @@ def contact_move(client_id: int, contact_id: int):
         _("%(name)s now works at %(company)s.", name=contact.full_name, company=target.name),
         "success",
     )
-    return redirect(url_for(".card", client_id=target.id) + "#contacts")
+    return redirect(url_for(".card", client_id=target.id) + "#panel-core-contacts")
 
 
 @bp.route("/<int:client_id>/relations", methods=["POST"])
@@ -465,7 +465,7 @@ def relation_add(client_id: int):
             flash(_("Relation is added."), "success")
         except ValidationFailed as exc:
             _flash_errors(exc.errors)
-    return redirect(url_for(".card", client_id=client_id) + "#relations")
+    return redirect(url_for(".card", client_id=client_id) + "#panel-core-relations")
 
 
 # --- trash --------------------------------------------------------------------------------

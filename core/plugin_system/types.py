@@ -85,3 +85,5 @@ class SearchResult:
     url: str
     subtitle: str = ""
     weight: int = 100
+    # The heading of this kind's group on the search page ("Clients", "Articles").
+    group: str = ""

@@ -17,7 +17,20 @@ from core.db import db, utcnow
 from core.security import hash_token
 from core.users.models import SCOPES, ApiToken, LoginAttempt, Role, Team, User
 
-_hasher = PasswordHasher()  # Argon2id with the library's current recommended parameters
+# Argon2id with the library's recommended parameters (RFC 9106, 64 MiB). Test suites may set
+# CRM_PASSWORD_HASH_COST=low: still Argon2id, with less memory and time per hash.
+_HASHERS = {
+    "default": PasswordHasher(),
+    "low": PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),
+}
+
+
+def _hasher() -> PasswordHasher:
+    return _HASHERS.get(
+        current_app.config.get("CRM_PASSWORD_HASH_COST", "default"), _HASHERS["default"]
+    )
+
+
 MIN_PASSWORD = 10
 _TIMEZONES = frozenset(available_timezones())
 
@@ -38,7 +51,7 @@ class RateLimited(Exception):
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password_strength(password: str) -> list[str]:
@@ -141,9 +154,9 @@ def update_user(user: User, data: dict[str, Any]) -> User:
 
 
 def _pending_changes(obj: Any) -> dict[str, Any]:
-    from core.audit.models import _changes
+    from core.audit.models import field_changes
 
-    return _changes(obj, "update")
+    return field_changes(obj, "update")
 
 
 def set_password(user: User, password: str) -> None:
@@ -188,16 +201,16 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
     ok = False
     if user is not None:
         try:
-            ok = _hasher.verify(user.password_hash, password or "")
+            ok = _hasher().verify(user.password_hash, password or "")
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             ok = False
     else:
-        _hasher.hash(password or "")
+        _hasher().hash(password or "")
     if not ok or user is None or not user.active:
         db.session.add(LoginAttempt(ip=ip[:64], email=email))
         db.session.commit()
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
+    if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == email))

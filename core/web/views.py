@@ -54,7 +54,7 @@ def search():
         return redirect(results[0].url)
     groups: dict[str, list] = {}
     for result in results:
-        groups.setdefault(result.kind, []).append(result)
+        groups.setdefault(result.group or result.kind.capitalize(), []).append(result)
     return render_template("web/search.html", query=query, groups=groups)
 
 

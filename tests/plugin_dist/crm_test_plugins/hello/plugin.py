@@ -10,12 +10,14 @@ from marshmallow import Schema, fields, validate
 from core.db import db
 from core.plugin_system import hookimpl
 from core.plugin_system.types import (
+    CardPanel,
     DashboardWidget,
     Job,
     MenuItem,
     NotificationChannel,
     Permission,
     ScopeArea,
+    SearchResult,
     SettingDefinition,
 )
 from core.security import current_actor, requires, scoped
@@ -165,6 +167,37 @@ class HelloPlugin:
     def user_created(self, user):
         db.session.add(Greeting(text=f"Welcome, {user.name}!", owner_id=user.id))
         db.session.commit()
+
+    @hookimpl
+    def client_card_panels(self, client, user):
+        return [
+            CardPanel("hello.greetings", "Greetings", self._panel, "hello.view", weight=50),
+            CardPanel("hello.secret", "Secret", self._panel, "hello.manage", weight=60),
+        ]
+
+    def _panel(self, client, user) -> str:
+        return f"<p data-testid='hello-panel'>Hello, {client.name}!</p>"
+
+    @hookimpl
+    def search(self, user, query, limit):
+        if not user.has_permission("hello.view"):
+            return []
+        rows = db.session.execute(
+            sa.select(Greeting).where(Greeting.text.contains(query)).limit(limit)
+        ).scalars()
+        return [SearchResult("greeting", g.text, "/hello/", weight=50) for g in rows]
+
+    @hookimpl
+    def client_created(self, client):
+        _record("client_created", client.name)
+
+    @hookimpl
+    def client_deleted(self, client):
+        _record("client_deleted", client.name)
+
+    @hookimpl
+    def client_purged(self, client_id):
+        _record("client_purged", str(client_id))
 
     @hookimpl
     def plugin_enabled(self, name):
