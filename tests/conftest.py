@@ -193,3 +193,29 @@ def enable(app, name: str) -> None:
 def disable(app, name: str) -> None:
     with app.app_context():
         plugin_services.disable(name, app)
+
+
+class QueryCounter:
+    """Counts the SQL statements the app sends while active, with their text."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.statements: list[str] = []
+        self.parameters: list = []
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.statements.append(statement)
+        self.parameters.append(parameters)
+
+    def __enter__(self) -> QueryCounter:
+        with self.app.app_context():
+            self.engine = db.engine
+        sa.event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sa.event.remove(self.engine, "before_cursor_execute", self._record)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)

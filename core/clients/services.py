@@ -68,6 +68,15 @@ def phone_region() -> str:
     return (setting("core.phone_region") or "").upper()
 
 
+def _shape(data: dict[str, Any]) -> dict[str, Any]:
+    """Accept plain strings for phones and e-mails, as the API's shorthand does."""
+    data = dict(data)
+    for key, inner in (("phones", "number"), ("emails", "email")):
+        if key in data:
+            data[key] = [{inner: v} if isinstance(v, str) else v for v in data[key] or []]
+    return data
+
+
 def _check(data: dict[str, Any], client: Client | None) -> dict[str, list[str]]:
     """Every problem with ``data`` for a new (``client`` None) or existing client."""
     errors: dict[str, list[str]] = {}
@@ -180,33 +189,37 @@ def _replace_emails(client_id: int, entries: list[dict], contact_id: int | None 
 
 
 def _apply(client: Client, data: dict[str, Any]) -> None:
-    for field in SIMPLE_FIELDS:
-        if field in data:
-            value = data[field]
-            if isinstance(value, str):
-                value = value.strip()
-                if field not in ("name", "notes") and value == "":
-                    value = None
-            setattr(client, field, value)
-    if "name" in data:
-        client.name_key = normalise.name_key(client.name)
-    if "tax_id" in data:
-        client.tax_id_key = normalise.tax_id(client.tax_id) if client.tax_id else None
-    if "custom" in data:
-        merged = dict(client.custom or {})
-        merged.update(data["custom"])
-        fields = {f.key: f for f in active_fields()}
-        client.custom = {k: v for k, v in merged.items() if k in fields and v not in (None, "", [])}
-    if "tags" in data:
-        client.tags = _tags(data["tags"])
-    if "addresses" in data:
-        client.addresses = [
-            Address(**{k: (v or "").strip() for k, v in a.items()}) for a in data["addresses"]
-        ]
+    """Set the fields in ``data``; nothing is flushed, so the audit sees every change."""
+    with db.session.no_autoflush:
+        for field in SIMPLE_FIELDS:
+            if field in data:
+                value = data[field]
+                if isinstance(value, str):
+                    value = value.strip()
+                    if field not in ("name", "notes") and value == "":
+                        value = None
+                setattr(client, field, value)
+        if "name" in data:
+            client.name_key = normalise.name_key(client.name)
+        if "tax_id" in data:
+            client.tax_id_key = normalise.tax_id(client.tax_id) if client.tax_id else None
+        if "custom" in data:
+            merged = dict(client.custom or {})
+            merged.update(data["custom"])
+            fields = {f.key: f for f in active_fields()}
+            client.custom = {
+                k: v for k, v in merged.items() if k in fields and v not in (None, "", [])
+            }
+        if "tags" in data:
+            client.tags = _tags(data["tags"])
+        if "addresses" in data:
+            client.addresses = [
+                Address(**{k: (v or "").strip() for k, v in a.items()}) for a in data["addresses"]
+            ]
 
 
 def create_client(data: dict[str, Any]) -> Client:
-    data = {"status": default_status(), **data}
+    data = _shape({"status": default_status(), **data})
     errors = _check(data, None)
     if errors:
         raise ValidationFailed(errors)
@@ -225,6 +238,7 @@ def create_client(data: dict[str, Any]) -> Client:
 
 def update_client(client: Client, data: dict[str, Any]) -> Client:
     """Apply a partial change; the caller has already compared ``version``."""
+    data = _shape(data)
     errors = _check(data, client)
     if errors:
         raise ValidationFailed(errors)
@@ -350,6 +364,7 @@ CONTACT_FIELDS = ("first_name", "middle_name", "last_name", "position", "birthda
 def save_contact(
     client: Client, data: dict[str, Any], contact: ContactPerson | None = None
 ) -> ContactPerson:
+    data = _shape(data)
     errors = _check_contact(data, contact is None)
     if errors:
         raise ValidationFailed(errors)
