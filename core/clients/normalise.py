@@ -13,6 +13,7 @@ _email = Email(error="Not a valid e-mail address.")
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
 _SPACES = re.compile(r"\s+")
 _DIGITS = re.compile(r"\D")
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 # Legal forms stripped before comparing company names (duplicates, matching).
 LEGAL_FORMS = frozenset(
@@ -22,10 +23,12 @@ LEGAL_FORMS = frozenset(
 
 
 def name_key(name: str) -> str:
-    """Case- and accent-insensitive form of a name, for prefix search and sorting."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return _SPACES.sub(" ", stripped).strip()
+    """Case- and accent-insensitive form of a name, for prefix search and sorting.
+
+    "Chișinău" -> "chisinau", "Müller" -> "muller", "Ёлка" -> "елка".
+    """
+    stripped = _COMBINING.sub("", unicodedata.normalize("NFKD", name.casefold()))
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", stripped)).strip()
 
 
 def core_name(name: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from stdnum import exceptions as stdnum_errors
 from stdnum.de import stnr as de_stnr
 from stdnum.de import vat as de_vat
 from stdnum.eu import vat as eu_vat
@@ -38,5 +37,3 @@ def validate_tax_id(value: str, country: str) -> str | None:
         return "A tax id has 3 to 40 letters and digits."
     return None
 
-
-__all__ = ["COUNTRIES", "stdnum_errors", "validate_tax_id"]
