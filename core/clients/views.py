@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 from marshmallow import ValidationError
 
@@ -17,7 +18,6 @@ from core.clients.api import list_params
 from core.clients.custom_fields import KINDS as FIELD_KINDS
 from core.clients.custom_fields import active_fields, save_field
 from core.clients.models import (
-    RELATION_KINDS,
     Client,
     ClientOption,
     ClientRelation,
@@ -40,6 +40,26 @@ from core.users.models import User
 from core.users.services import ValidationFailed
 
 bp = Blueprint("clients", __name__, url_prefix="/clients")
+
+# How a relation reads on each side's card: the stored row says "client is <kind> of other".
+RELATION_CHOICES = {
+    "subsidiary_of": _l("is a subsidiary of"),
+    "partner": _l("is a partner of"),
+    "competitor": _l("is a competitor of"),
+    "supplier": _l("is a supplier of"),
+}
+RELATION_OTHER_SIDE = {  # what "other" is to this client
+    "subsidiary_of": _l("Parent company"),
+    "partner": _l("Partner"),
+    "competitor": _l("Competitor"),
+    "supplier": _l("Customer"),
+}
+RELATION_THIS_SIDE = {  # what "client" is to "other", seen from other's card
+    "subsidiary_of": _l("Subsidiary"),
+    "partner": _l("Partner"),
+    "competitor": _l("Competitor"),
+    "supplier": _l("Supplier"),
+}
 
 
 def _users() -> list[User]:
@@ -160,7 +180,12 @@ def render_relations_panel(client: Client, user: Any) -> str:
         .all()
     )
     return render_template(
-        "clients/panel_relations.html", client=client, relations=rows, kinds=RELATION_KINDS
+        "clients/panel_relations.html",
+        client=client,
+        relations=rows,
+        choices=RELATION_CHOICES,
+        other_side=RELATION_OTHER_SIDE,
+        this_side=RELATION_THIS_SIDE,
     )
 
 
