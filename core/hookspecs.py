@@ -265,6 +265,20 @@ def client_restored(app: Flask, client: Client) -> None:
 
 
 @hookspec
+def client_merged(app: Flask, survivor: Client, merged_ids: list[int]) -> None:
+    """Move the plugin's references from merged clients to the surviving one.
+
+    Called after core has moved phones, e-mails, addresses, tags, contact persons and
+    relations, in the same transaction's aftermath: the merge is committed; the merged
+    clients stay in the trash with ``merged_into_id`` set.
+
+    :param app: the Flask application.
+    :param survivor: the client that remains.
+    :param merged_ids: the ids of the clients merged into it.
+    """
+
+
+@hookspec
 def client_purged(app: Flask, client_id: int) -> None:
     """Delete what the plugin keeps about a client purged for good.
 

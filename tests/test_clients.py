@@ -487,3 +487,43 @@ def test_purging_a_client_removes_its_contact_persons(app, api):
             db.session.execute(sa.select(sa.func.count()).select_from(ContactPerson)).scalar() == 0
         )
         assert db.session.execute(sa.select(sa.func.count()).select_from(Phone)).scalar() == 0
+
+
+def test_likely_duplicates_are_found_before_creating(app, api):
+    _set(app, **{"core.phone_region": "RU"})
+    original = api.post("/api/v1/clients", json=ROMASHKA).get_json()["id"]
+    api.post("/api/v1/clients", json={"name": "Lütfi Bäckerei GmbH"})
+    cases = [
+        ({"email": "INFO@romashka.ru"}, ["e-mail"]),
+        ({"phone": "8 (495) 123 45 67"}, ["phone"]),
+        ({"tax_id": "77 0708 3893"}, ["tax id"]),
+        ({"name": "Romashka"}, []),  # another script is another name
+        ({"name": "АО Ромашка"}, ["similar name"]),
+        ({"name": "ромашка ООО", "phone": "+74951234567"}, ["phone", "similar name"]),
+    ]
+    for query, reasons in cases:
+        found = api.get("/api/v1/clients/duplicates", query_string=query).get_json()
+        if reasons:
+            assert [f["client"]["id"] for f in found] == [original], query
+            assert sorted(found[0]["reasons"]) == sorted(reasons), (query, found)
+        else:
+            assert found == [], (query, found)
+    assert (
+        api.get(
+            "/api/v1/clients/duplicates", query_string={"email": "x@y.z", "limit": 0}
+        ).status_code
+        == 422
+    )
+
+
+def test_duplicates_respect_the_scope(app, api):
+    make_user(app, "own@example.com", ["clients.view", "clients.create"], {"clients": "own"})
+    api.post(
+        "/api/v1/clients", json={"name": "Secret Windows SRL", "emails": ["secret@windows.md"]}
+    )
+    client = app.test_client()
+    headers = api_token(client, "own@example.com")
+    found = client.get(
+        "/api/v1/clients/duplicates", headers=headers, query_string={"email": "secret@windows.md"}
+    ).get_json()
+    assert found == []

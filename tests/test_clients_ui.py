@@ -243,3 +243,27 @@ def test_plugin_panels_on_the_card_respect_permissions(app, admin_client, client
     viewer_page = client.get(card).get_data(as_text=True)
     assert 'data-panel="hello.greetings"' in viewer_page
     assert 'data-panel="hello.secret"' not in viewer_page
+
+
+def test_the_form_warns_about_a_likely_duplicate_before_saving(app, admin_client):
+    post_form(
+        admin_client,
+        "/clients/new",
+        _form(
+            {"name": "Okna Plus SRL", "phone_value": ["+373 22 123 456"], "phone_kind": ["work"]}
+        ),
+        page="/clients/new",
+    )
+    again = _form({"name": "OKNA-PLUS", "phone_value": ["+373 22 123 456"], "phone_kind": ["work"]})
+    warned = post_form(admin_client, "/clients/new", again, page="/clients/new")
+    page = warned.get_data(as_text=True)
+    assert warned.status_code == 200 and 'data-testid="duplicates"' in page
+    assert "Okna Plus SRL" in page and "same phone" in page and "similar name" in page
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Client)).scalar() == 1
+    confirmed = post_form(
+        admin_client, "/clients/new", {**again, "confirm_duplicates": "on"}, page="/clients/new"
+    )
+    assert confirmed.status_code == 302
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Client)).scalar() == 2

@@ -11,7 +11,7 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
 from core.api import ApiBlueprint
-from core.clients import queries, services
+from core.clients import duplicates, merge, queries, services
 from core.clients.custom_fields import active_fields, coerce
 from core.clients.models import ClientRelation, ContactPerson
 from core.clients.schemas import (
@@ -20,9 +20,11 @@ from core.clients.schemas import (
     ClientOutSchema,
     ClientPageSchema,
     ClientPatchSchema,
+    ClientSummarySchema,
     ContactInSchema,
     ContactMoveSchema,
     ContactOutSchema,
+    CsvList,
     RelationInSchema,
 )
 from core.db import db
@@ -102,6 +104,45 @@ class Clients(MethodView):
             _invalid(exc)
 
 
+class DuplicateQuerySchema(Schema):
+    name = fields.String(validate=validate.Length(max=300))
+    email = CsvList(fields.String(validate=validate.Length(max=254)), load_default=list)
+    phone = CsvList(fields.String(validate=validate.Length(max=40)), load_default=list)
+    tax_id = fields.String(validate=validate.Length(max=40))
+    exclude_id = fields.Integer()
+    limit = fields.Integer(load_default=5, validate=validate.Range(min=1, max=50))
+
+
+class DuplicateSchema(Schema):
+    client = fields.Nested(ClientSummarySchema)
+    reasons = fields.List(
+        fields.String(), metadata={"description": "e-mail, phone, tax id and/or similar name"}
+    )
+    score = fields.Integer(metadata={"description": "100 for an exact e-mail/phone/tax id"})
+
+
+@blp.route("/duplicates")
+class Duplicates(MethodView):
+    @requires("clients.view")
+    @blp.arguments(DuplicateQuerySchema, location="query")
+    @blp.response(200, DuplicateSchema(many=True))
+    def get(self, args):
+        """Clients the caller may see that look like the given data: check before creating."""
+        data = {
+            "name": args.get("name"),
+            "emails": args["email"],
+            "phones": args["phone"],
+            "tax_id": args.get("tax_id"),
+        }
+        return duplicates.find(
+            data,
+            current_actor(),
+            exclude_id=args.get("exclude_id"),
+            limit=args["limit"],
+            region=services.phone_region(),
+        )
+
+
 @blp.route("/<int:client_id>")
 class ClientItem(MethodView):
     @requires("clients.view")
@@ -145,8 +186,59 @@ class ClientRestore(MethodView):
         client = _visible(client_id, include_trash=True)
         if client.deleted_at is None:
             abort(409, message="The client is not in the trash.")
-        services.restore(client)
+        try:
+            services.restore(client)
+        except ValidationFailed as exc:
+            abort(409, message=" ".join(m for msgs in exc.errors.values() for m in msgs))
         return client
+
+
+class MergeSchema(Schema):
+    survivor_id = fields.Integer(required=True)
+    merged_ids = fields.List(
+        fields.Integer(), required=True, validate=validate.Length(min=1, max=20)
+    )
+    version = fields.Integer(required=True, metadata={"description": "The survivor's version."})
+    fields_from = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.Integer(),
+        load_default=dict,
+        metadata={"description": "Field name -> id of the client whose value the survivor takes."},
+    )
+
+
+@blp.route("/merge")
+class Merge(MethodView):
+    @requires("clients.merge")
+    @blp.arguments(MergeSchema)
+    @blp.response(200, ClientOutSchema)
+    def post(self, data):
+        """Merge duplicates into one client; nothing is lost, the others go to the trash."""
+        survivor = _visible(data["survivor_id"])
+        others = []
+        for other_id in dict.fromkeys(data["merged_ids"]):
+            other = queries.card(other_id, current_actor())
+            if other is None:
+                abort(
+                    422,
+                    message="Invalid input.",
+                    errors={
+                        "json": {
+                            "merged_ids": [
+                                f"Client {other_id} does not exist or is not yours to see."
+                            ]
+                        }
+                    },
+                )
+            others.append(other)
+        if survivor.version != data["version"]:
+            abort(409, message="The surviving client was changed meanwhile; reload and retry.")
+        try:
+            return merge.merge(survivor, others, data["fields_from"])
+        except ValidationFailed as exc:
+            db.session.rollback()
+            _invalid(exc)
 
 
 @blp.route("/<int:client_id>/purge")

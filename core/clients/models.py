@@ -93,6 +93,10 @@ class Client(Audited, BusinessMixin, db.Model):
     deleted_by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    # Set on a client merged into another: it stays in the trash, pointing at the survivor.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True
+    )
 
     owner = relationship("User", foreign_keys=[owner_id])
     # Phones and e-mails are written by core.clients.services (the company's own and its

@@ -316,6 +316,15 @@ def trash(client: Client, actor_id: int | None) -> None:
 
 
 def restore(client: Client) -> None:
+    if client.merged_into_id is not None:
+        raise ValidationFailed(
+            {
+                "client": [
+                    f"This client was merged into client #{client.merged_into_id}; open that one."
+                ]
+            },
+            409,
+        )
     client.deleted_at = None
     client.deleted_by_id = None
     db.session.commit()

@@ -36,4 +36,3 @@ def validate_tax_id(value: str, country: str) -> str | None:
     if not _GENERIC.match(value) or not any(c.isdigit() for c in value):
         return "A tax id has 3 to 40 letters and digits."
     return None
-

@@ -13,7 +13,7 @@ from marshmallow import ValidationError
 
 from core.api import _flatten
 from core.audit.models import AuditLog
-from core.clients import queries, services
+from core.clients import duplicates, merge, queries, services
 from core.clients.api import list_params
 from core.clients.custom_fields import KINDS as FIELD_KINDS
 from core.clients.custom_fields import active_fields, save_field
@@ -42,6 +42,12 @@ from core.users.services import ValidationFailed
 bp = Blueprint("clients", __name__, url_prefix="/clients")
 
 # How a relation reads on each side's card: the stored row says "client is <kind> of other".
+DUPLICATE_REASONS = {
+    "e-mail": _l("same e-mail"),
+    "phone": _l("same phone"),
+    "tax id": _l("same tax id"),
+    "similar name": _l("similar name"),
+}
 RELATION_CHOICES = {
     "subsidiary_of": _l("is a subsidiary of"),
     "partner": _l("is a partner of"),
@@ -191,7 +197,12 @@ def render_relations_panel(client: Client, user: Any) -> str:
 
 def render_history_panel(client: Client, user: Any) -> str:
     contact_ids = [c.id for c in client.contacts]
-    condition = sa.and_(AuditLog.entity == "clients", AuditLog.entity_id == client.id)
+    # The history of clients merged into this one reads here too.
+    merged = sa.select(Client.id).where(Client.merged_into_id == client.id)
+    condition = sa.and_(
+        AuditLog.entity == "clients",
+        sa.or_(AuditLog.entity_id == client.id, AuditLog.entity_id.in_(merged)),
+    )
     if contact_ids:
         condition = sa.or_(
             condition,
@@ -326,15 +337,26 @@ def _entry_values(client: Client | None) -> dict[str, list[tuple[str, str]]]:
 @requires("clients.create")
 def new():
     errors: dict[str, list[str]] = {}
+    similar: list = []
     if request.method == "POST":
-        client, errors = _save_client(None)
-        if client is not None:
-            flash(_("Client %(name)s is created.", name=client.name), "success")
-            return redirect(url_for(".card", client_id=client.id))
+        # Before saving, look for the same client under another spelling; the user decides.
+        if "confirm_duplicates" not in request.form:
+            try:
+                loaded = ClientCreateSchema().load(client_form_data())
+                similar = duplicates.find(loaded, current_actor(), region=services.phone_region())
+            except ValidationError:
+                similar = []  # the save below reports the errors
+        if not similar:
+            client, errors = _save_client(None)
+            if client is not None:
+                flash(_("Client %(name)s is created.", name=client.name), "success")
+                return redirect(url_for(".card", client_id=client.id))
     return render_template(
         "clients/form.html",
         client=None,
         errors=errors,
+        duplicates=similar,
+        reasons=DUPLICATE_REASONS,
         form=request.form if request.method == "POST" else None,
         **_entry_values(None),
         **_choices(),
@@ -514,8 +536,12 @@ def trash():
 def restore(client_id: int):
     client = queries.get_visible(client_id, current_actor(), include_trash=True) or abort(404)
     if client.deleted_at is not None:
-        services.restore(client)
-        flash(_("Client %(name)s is restored.", name=client.name), "success")
+        try:
+            services.restore(client)
+            flash(_("Client %(name)s is restored.", name=client.name), "success")
+        except ValidationFailed as exc:
+            _flash_errors(exc.errors)
+            return redirect(url_for(".trash"))
     return redirect(url_for(".card", client_id=client.id))
 
 
@@ -616,3 +642,53 @@ def field_edit(field_id: int):
         db.session.rollback()
         _flash_errors(exc.errors)
     return redirect(url_for(".configure"))
+
+
+# --- merge --------------------------------------------------------------------------------
+
+
+def _merge_candidates(raw: str) -> list[Client]:
+    ids = list(dict.fromkeys(int(p) for p in raw.replace(" ", "").split(",") if p.isdigit()))[:10]
+    clients = [queries.card(i, current_actor()) for i in ids]
+    return [c for c in clients if c is not None]
+
+
+@bp.route("/merge", methods=["GET", "POST"])
+@requires("clients.merge")
+def merge_page():
+    raw = request.values.get("ids", "")
+    clients = _merge_candidates(raw)
+    if len(clients) < 2:
+        flash(
+            _("Choose at least two clients you may see to merge (their numbers, comma-separated)."),
+            "error",
+        )
+        first = clients[0].id if clients else None
+        return redirect(url_for(".card", client_id=first) if first else url_for(".index"))
+    if request.method == "POST":
+        survivor_id = request.form.get("survivor_id", "")
+        survivor = next((c for c in clients if str(c.id) == survivor_id), None)
+        if survivor is None:
+            flash(_("Choose the client that remains."), "error")
+        elif request.form.get(f"version_{survivor.id}") != str(survivor.version):
+            flash(_("One of the clients was changed meanwhile; check the values again."), "error")
+        else:
+            choose = {}
+            for field in merge.CHOOSABLE:
+                value = request.form.get(f"field_{field}", "")
+                if value.isdigit():
+                    choose[field] = int(value)
+            try:
+                merge.merge(survivor, [c for c in clients if c.id != survivor.id], choose)
+                flash(_("The clients are merged into %(name)s.", name=survivor.name), "success")
+                return redirect(url_for(".card", client_id=survivor.id))
+            except ValidationFailed as exc:
+                db.session.rollback()
+                _flash_errors(exc.errors)
+        clients = _merge_candidates(raw)
+    return render_template(
+        "clients/merge.html",
+        clients=clients,
+        fields=merge.CHOOSABLE,
+        ids=",".join(str(c.id) for c in clients),
+    )

@@ -104,7 +104,7 @@ def table_owner(table: str, plugin_names: list[str]) -> str:
     return max(matches, key=len) if matches else "core"
 
 
-def _owned_by(owner: str, plugin_names: list[str]):
+def _owned_by(owner: str, plugin_names: list[str], sqlite: bool = False):
     """Filters for autogenerate: tables in the database and in the models alike."""
 
     def include_name(name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
@@ -115,6 +115,10 @@ def _owned_by(owner: str, plugin_names: list[str]):
         return table_owner(name, plugin_names) == owner
 
     def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
+        if sqlite and type_ == "foreign_key_constraint":
+            # SQLite does not report the names of foreign keys added by ALTER TABLE, so they
+            # would always look changed; PostgreSQL's autogenerate compares them.
+            return False
         table = obj if type_ == "table" else getattr(obj, "table", None)
         if table is None or table.name is None:
             return True
@@ -137,7 +141,7 @@ def autogenerate(
         # A plugin may ship only versions/; new revisions use core's template.
         shutil.copyfile(CORE_MIGRATIONS / "script.py.mako", template)
     config, script = _script(location)
-    include_name, include_object = _owned_by(owner, plugin_names)
+    include_name, include_object = _owned_by(owner, plugin_names, engine.dialect.name == "sqlite")
     revision_context = RevisionContext(
         config,
         script,
