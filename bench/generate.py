@@ -24,32 +24,166 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BATCH = 20_000
 
-LATIN_WORDS = ["Nord", "Vest", "Alfa", "Prim", "Terra", "Lux", "Agro", "Tehno", "Euro", "Casa",
-               "Delta", "Orion", "Vita", "Auto", "Stil", "Mega", "Optim", "Bau", "Holz", "Fenster",
-               "Glas", "Metall", "Trans", "Logistik", "Invest", "Construct", "Grup", "Service"]
-CYRILLIC_WORDS = ["Ромашка", "Север", "Восток", "Альфа", "Прима", "Терра", "Люкс", "Агро", "Техно",
-                  "Строй", "Окна", "Двери", "Монолит", "Гарант", "Вектор", "Сфера", "Орбита",
-                  "Лидер", "Профи", "Меридиан", "Каскад", "Эталон", "Новатор", "Форт"]
+LATIN_WORDS = [
+    "Nord",
+    "Vest",
+    "Alfa",
+    "Prim",
+    "Terra",
+    "Lux",
+    "Agro",
+    "Tehno",
+    "Euro",
+    "Casa",
+    "Delta",
+    "Orion",
+    "Vita",
+    "Auto",
+    "Stil",
+    "Mega",
+    "Optim",
+    "Bau",
+    "Holz",
+    "Fenster",
+    "Glas",
+    "Metall",
+    "Trans",
+    "Logistik",
+    "Invest",
+    "Construct",
+    "Grup",
+    "Service",
+]
+CYRILLIC_WORDS = [
+    "Ромашка",
+    "Север",
+    "Восток",
+    "Альфа",
+    "Прима",
+    "Терра",
+    "Люкс",
+    "Агро",
+    "Техно",
+    "Строй",
+    "Окна",
+    "Двери",
+    "Монолит",
+    "Гарант",
+    "Вектор",
+    "Сфера",
+    "Орбита",
+    "Лидер",
+    "Профи",
+    "Меридиан",
+    "Каскад",
+    "Эталон",
+    "Новатор",
+    "Форт",
+]
 LATIN_FORMS = ["SRL", "SA", "GmbH", "AG", "LLC", "Ltd", "KG", "II"]
 CYRILLIC_FORMS = ["ООО", "АО", "ИП", "ПАО"]
-FIRST = ["Ivan", "Maria", "Andrei", "Elena", "Mihai", "Ana", "Stefan", "Julia", "Thomas", "Anna",
-         "Иван", "Мария", "Алексей", "Ольга", "Дмитрий", "Наталья", "Сергей", "Екатерина"]
+FIRST = [
+    "Ivan",
+    "Maria",
+    "Andrei",
+    "Elena",
+    "Mihai",
+    "Ana",
+    "Stefan",
+    "Julia",
+    "Thomas",
+    "Anna",
+    "Иван",
+    "Мария",
+    "Алексей",
+    "Ольга",
+    "Дмитрий",
+    "Наталья",
+    "Сергей",
+    "Екатерина",
+]
 MIDDLE = ["", "", "", "Petrovich", "Ivanovna", "Петрович", "Ивановна", "Сергеевич", "Алексеевна"]
-LAST = ["Popescu", "Rusu", "Ionescu", "Ceban", "Müller", "Schmidt", "Weber", "Becker",
-        "Иванов", "Смирнова", "Кузнецов", "Попова", "Соколов", "Лебедева", "Новиков"]
-TRANSLIT = str.maketrans({
-    "а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh", "з": "z",
-    "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
-    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "h", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "sch",
-    "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu", "я": "ya", "ü": "u", "ö": "o", "ä": "a",
-    "ß": "ss", "ș": "s", "ț": "t", "ă": "a", "â": "a", "î": "i",
-})
+LAST = [
+    "Popescu",
+    "Rusu",
+    "Ionescu",
+    "Ceban",
+    "Müller",
+    "Schmidt",
+    "Weber",
+    "Becker",
+    "Иванов",
+    "Смирнова",
+    "Кузнецов",
+    "Попова",
+    "Соколов",
+    "Лебедева",
+    "Новиков",
+]
+TRANSLIT = str.maketrans(
+    {
+        "а": "a",
+        "б": "b",
+        "в": "v",
+        "г": "g",
+        "д": "d",
+        "е": "e",
+        "ё": "e",
+        "ж": "zh",
+        "з": "z",
+        "и": "i",
+        "й": "y",
+        "к": "k",
+        "л": "l",
+        "м": "m",
+        "н": "n",
+        "о": "o",
+        "п": "p",
+        "р": "r",
+        "с": "s",
+        "т": "t",
+        "у": "u",
+        "ф": "f",
+        "х": "h",
+        "ц": "ts",
+        "ч": "ch",
+        "ш": "sh",
+        "щ": "sch",
+        "ъ": "",
+        "ы": "y",
+        "ь": "",
+        "э": "e",
+        "ю": "yu",
+        "я": "ya",
+        "ü": "u",
+        "ö": "o",
+        "ä": "a",
+        "ß": "ss",
+        "ș": "s",
+        "ț": "t",
+        "ă": "a",
+        "â": "a",
+        "î": "i",
+    }
+)
 COUNTRIES = [("+373", 8, "22"), ("+40", 9, "21"), ("+7", 10, "495"), ("+49", 10, "30")]
 STATUSES = ["lead", "prospect", "customer", "former"]
 SOURCES = ["website", "call", "mailing", "exhibition", "referral", None]
 INDUSTRIES = ["Construction", "Retail", "Manufacturing", "Logistics", "IT", "Agriculture", None]
-TAGS = ["vip", "windows", "doors", "blinds", "wholesale", "newsletter", "partner", "debtor",
-        "north", "south", "east", "west"]
+TAGS = [
+    "vip",
+    "windows",
+    "doors",
+    "blinds",
+    "wholesale",
+    "newsletter",
+    "partner",
+    "debtor",
+    "north",
+    "south",
+    "east",
+    "west",
+]
 
 
 def slug(text: str) -> str:
@@ -76,7 +210,7 @@ def person_name(rng: random.Random) -> tuple[str, str, str]:
 def phone(rng: random.Random) -> str:
     code, length, area = rng.choice(COUNTRIES)
     rest = length - len(area)
-    return f"{code}{area}{rng.randrange(10 ** (rest - 1), 10 ** rest)}"
+    return f"{code}{area}{rng.randrange(10 ** (rest - 1), 10**rest)}"
 
 
 def setup_schema(url: str, instance: Path):
@@ -103,7 +237,9 @@ def timed(label: str, rows: int, started: float) -> None:
     print(f"{label:14} {rows:>10,} rows in {seconds:7.1f} s = {rate:>10,.0f} rows/s", flush=True)
 
 
-def generate(url: str, clients: int, contacts_per_company: float, seed: int, instance: Path) -> None:
+def generate(
+    url: str, clients: int, contacts_per_company: float, seed: int, instance: Path
+) -> None:
     from core.clients.normalise import reversed_digits
     from core.users.services import hash_password
 
@@ -112,8 +248,21 @@ def generate(url: str, clients: int, contacts_per_company: float, seed: int, ins
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     sqlite = engine.dialect.name == "sqlite"
     meta = sa.MetaData()
-    meta.reflect(engine, only=["users", "teams", "roles", "user_roles", "clients", "client_phones",
-                               "client_emails", "tags", "client_tags", "contact_persons"])
+    meta.reflect(
+        engine,
+        only=[
+            "users",
+            "teams",
+            "roles",
+            "user_roles",
+            "clients",
+            "client_phones",
+            "client_emails",
+            "tags",
+            "client_tags",
+            "contact_persons",
+        ],
+    )
     t = meta.tables
     now = datetime(2026, 11, 1, 12, 0, 0)
     with app.app_context():
@@ -129,33 +278,74 @@ def generate(url: str, clients: int, contacts_per_company: float, seed: int, ins
         started = time.perf_counter()
         role_ids = {}
         for name, scope in (("Manager (all)", "all"), ("Manager (own)", "own")):
-            role_ids[scope] = conn.execute(t["roles"].insert().values(
-                name=name, description="benchmark", is_admin=False,
-                permissions=["clients.view", "clients.create", "clients.edit", "core.users.view"],
-                scopes={"clients": scope}, created_at=now, updated_at=now, version=1,
-            )).inserted_primary_key[0]
-        team_ids = [conn.execute(t["teams"].insert().values(
-            name=f"Team {n + 1}", created_at=now, updated_at=now, version=1)).inserted_primary_key[0]
-            for n in range(5)]
-        users = [{
-            "email": f"manager{n + 1}@bench.example", "name": f"Manager {n + 1}",
-            "password_hash": password, "active": True, "team_id": team_ids[n % 5], "locale": "en",
-            "timezone": "UTC", "session_token": f"bench-{n}", "created_at": now, "updated_at": now,
-            "version": 1,
-        } for n in range(50)]
+            role_ids[scope] = conn.execute(
+                t["roles"]
+                .insert()
+                .values(
+                    name=name,
+                    description="benchmark",
+                    is_admin=False,
+                    permissions=[
+                        "clients.view",
+                        "clients.create",
+                        "clients.edit",
+                        "core.users.view",
+                    ],
+                    scopes={"clients": scope},
+                    created_at=now,
+                    updated_at=now,
+                    version=1,
+                )
+            ).inserted_primary_key[0]
+        team_ids = [
+            conn.execute(
+                t["teams"]
+                .insert()
+                .values(name=f"Team {n + 1}", created_at=now, updated_at=now, version=1)
+            ).inserted_primary_key[0]
+            for n in range(5)
+        ]
+        users = [
+            {
+                "email": f"manager{n + 1}@bench.example",
+                "name": f"Manager {n + 1}",
+                "password_hash": password,
+                "active": True,
+                "team_id": team_ids[n % 5],
+                "locale": "en",
+                "timezone": "UTC",
+                "session_token": f"bench-{n}",
+                "created_at": now,
+                "updated_at": now,
+                "version": 1,
+            }
+            for n in range(50)
+        ]
         conn.execute(t["users"].insert(), users)
-        user_ids = list(conn.execute(sa.select(t["users"].c.id).where(
-            t["users"].c.email.like("%@bench.example")).order_by(t["users"].c.id)).scalars())
-        conn.execute(t["user_roles"].insert(), [
-            {"user_id": uid, "role_id": role_ids["all" if i % 2 == 0 else "own"]}
-            for i, uid in enumerate(user_ids)])
-        tag_ids = [conn.execute(t["tags"].insert().values(name=name)).inserted_primary_key[0]
-                   for name in TAGS]
+        user_ids = list(
+            conn.execute(
+                sa.select(t["users"].c.id)
+                .where(t["users"].c.email.like("%@bench.example"))
+                .order_by(t["users"].c.id)
+            ).scalars()
+        )
+        conn.execute(
+            t["user_roles"].insert(),
+            [
+                {"user_id": uid, "role_id": role_ids["all" if i % 2 == 0 else "own"]}
+                for i, uid in enumerate(user_ids)
+            ],
+        )
+        tag_ids = [
+            conn.execute(t["tags"].insert().values(name=name)).inserted_primary_key[0]
+            for name in TAGS
+        ]
         timed("users", len(users), started)
 
         started = time.perf_counter()
         counts = {"phones": 0, "emails": 0, "tags": 0, "contacts": 0}
         next_id = 1
+        next_contact_id = 1
         for batch_start in range(0, clients, BATCH):
             size = min(BATCH, clients - batch_start)
             rows, phones, emails, tags, contacts, fts = [], [], [], [], [], []
@@ -168,53 +358,132 @@ def generate(url: str, clients: int, contacts_per_company: float, seed: int, ins
                     first, middle, last = person_name(rng)
                     name = " ".join(p for p in (first, middle, last) if p)
                 created = now - timedelta(minutes=rng.randrange(0, 6 * 365 * 24 * 60))
-                tax = str(rng.randrange(10**9, 10**10)) if is_company and rng.random() < 0.8 else None
-                rows.append({
-                    "id": cid, "kind": "company" if is_company else "person", "name": name,
-                    "name_key": name_key(name), "legal_name": None, "tax_id": tax, "tax_id_key": tax,
-                    "industry": rng.choice(INDUSTRIES), "status": rng.choice(STATUSES),
-                    "category": None, "source": rng.choice(SOURCES),
-                    "owner_id": rng.choice(user_ids), "notes": "", "custom": {},
-                    "next_contact_on": (date(2026, 11, 1) + timedelta(days=rng.randrange(-60, 120)))
-                    if rng.random() < 0.3 else None,
-                    "website": None, "created_at": created,
-                    "updated_at": created + timedelta(days=rng.randrange(0, 30)), "version": 1,
-                })
+                tax = (
+                    str(rng.randrange(10**9, 10**10)) if is_company and rng.random() < 0.8 else None
+                )
+                rows.append(
+                    {
+                        "id": cid,
+                        "kind": "company" if is_company else "person",
+                        "name": name,
+                        "name_key": name_key(name),
+                        "legal_name": None,
+                        "tax_id": tax,
+                        "tax_id_key": tax,
+                        "industry": rng.choice(INDUSTRIES),
+                        "status": rng.choice(STATUSES),
+                        "category": None,
+                        "source": rng.choice(SOURCES),
+                        "owner_id": rng.choice(user_ids),
+                        "notes": "",
+                        "custom": {},
+                        "next_contact_on": (
+                            date(2026, 11, 1) + timedelta(days=rng.randrange(-60, 120))
+                        )
+                        if rng.random() < 0.3
+                        else None,
+                        "website": None,
+                        "created_at": created,
+                        "updated_at": created + timedelta(days=rng.randrange(0, 30)),
+                        "version": 1,
+                    }
+                )
                 client_phones = [phone(rng) for _ in range(rng.choice((1, 1, 1, 2)))]
                 for number in client_phones:
-                    phones.append({"client_id": cid, "contact_person_id": None, "kind": "work",
-                                   "e164": number, "digits_rev": reversed_digits(number)})
+                    phones.append(
+                        {
+                            "client_id": cid,
+                            "contact_person_id": None,
+                            "kind": "work",
+                            "e164": number,
+                            "digits_rev": reversed_digits(number),
+                        }
+                    )
                 email = f"{slug(name)[:20]}{cid}@{rng.choice(('mail.md', 'gmail.com', 'yandex.ru', 'web.de'))}"
-                emails.append({"client_id": cid, "contact_person_id": None, "kind": "work",
-                               "email": email})
+                emails.append(
+                    {"client_id": cid, "contact_person_id": None, "kind": "work", "email": email}
+                )
                 for tag_id in rng.sample(tag_ids, rng.choice((0, 0, 1, 2))):
                     tags.append({"client_id": cid, "tag_id": tag_id})
                 people = []
                 if is_company:
-                    for _ in range(int(contacts_per_company) + (rng.random() < contacts_per_company % 1)):
+                    for _ in range(
+                        int(contacts_per_company) + (rng.random() < contacts_per_company % 1)
+                    ):
                         first, middle, last = person_name(rng)
                         people.append(f"{first} {middle} {last}")
-                        contacts.append({
-                            "client_id": cid, "first_name": first, "middle_name": middle,
-                            "last_name": last, "position": rng.choice(("Director", "Buyer",
-                                                                      "Accountant", "Engineer")),
-                            "notes": "", "created_at": created, "updated_at": created, "version": 1,
-                        })
-                doc = " ".join([name, tax or "", email.replace("@", " ").replace(".", " "), email,
-                                *(n.lstrip("+") for n in client_phones), *people])
+                        if rng.random() < 0.5:
+                            number = phone(rng)
+                            people.append(number.lstrip("+"))
+                            phones.append(
+                                {
+                                    "client_id": cid,
+                                    "contact_person_id": next_contact_id,
+                                    "kind": "mobile",
+                                    "e164": number,
+                                    "digits_rev": reversed_digits(number),
+                                }
+                            )
+                        if rng.random() < 0.5:
+                            address = f"{slug(first)}.{slug(last)}{next_contact_id}@{rng.choice(('mail.md', 'gmail.com', 'mail.ru'))}"
+                            people.append(
+                                address.replace("@", " ").replace(".", " ") + " " + address
+                            )
+                            emails.append(
+                                {
+                                    "client_id": cid,
+                                    "contact_person_id": next_contact_id,
+                                    "kind": "work",
+                                    "email": address,
+                                }
+                            )
+                        contacts.append(
+                            {
+                                "id": next_contact_id,
+                                "client_id": cid,
+                                "first_name": first,
+                                "middle_name": middle,
+                                "last_name": last,
+                                "position": rng.choice(
+                                    ("Director", "Buyer", "Accountant", "Engineer")
+                                ),
+                                "notes": "",
+                                "created_at": created,
+                                "updated_at": created,
+                                "version": 1,
+                            }
+                        )
+                        next_contact_id += 1
+                doc = " ".join(
+                    [
+                        name,
+                        tax or "",
+                        email.replace("@", " ").replace(".", " "),
+                        email,
+                        *(n.lstrip("+") for n in client_phones),
+                        *people,
+                    ]
+                )
                 fts.append({"id": cid, "doc": name_key(doc)})
             conn.execute(t["clients"].insert(), rows)
+            if contacts:
+                conn.execute(t["contact_persons"].insert(), contacts)
             conn.execute(t["client_phones"].insert(), phones)
             conn.execute(t["client_emails"].insert(), emails)
             if tags:
                 conn.execute(t["client_tags"].insert(), tags)
-            if contacts:
-                conn.execute(t["contact_persons"].insert(), contacts)
             if sqlite:
-                conn.execute(sa.text("INSERT INTO clients_fts (rowid, doc) VALUES (:id, :doc)"), fts)
+                conn.execute(
+                    sa.text("INSERT INTO clients_fts (rowid, doc) VALUES (:id, :doc)"), fts
+                )
             else:
-                conn.execute(sa.text("INSERT INTO client_search (client_id, document) "
-                                     "VALUES (:id, to_tsvector('simple', :doc))"), fts)
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO client_search (client_id, document) "
+                        "VALUES (:id, to_tsvector('simple', :doc))"
+                    ),
+                    fts,
+                )
             counts["phones"] += len(phones)
             counts["emails"] += len(emails)
             counts["tags"] += len(tags)
@@ -226,8 +495,10 @@ def generate(url: str, clients: int, contacts_per_company: float, seed: int, ins
         timed("clients", clients, started)
         total = clients + sum(counts.values()) + clients  # + the full-text rows
         timed("all rows", total, started)
-        print(f"  phones {counts['phones']:,}, e-mails {counts['emails']:,}, "
-              f"tags {counts['tags']:,}, contact persons {counts['contacts']:,}")
+        print(
+            f"  phones {counts['phones']:,}, e-mails {counts['emails']:,}, "
+            f"tags {counts['tags']:,}, contact persons {counts['contacts']:,}"
+        )
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
@@ -245,12 +516,17 @@ def main() -> None:
         parser.error("--clients must be at least 1")
     if args.database.startswith("sqlite:///"):
         # Absolute, since Flask-SQLAlchemy reads relative SQLite paths from the instance folder.
-        path = Path(args.database[len("sqlite:///"):]).resolve()
+        path = Path(args.database[len("sqlite:///") :]).resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
         args.database = f"sqlite:///{path}"
     Path(args.instance).mkdir(parents=True, exist_ok=True)
-    generate(args.database, args.clients, args.contacts_per_company, args.seed,
-             Path(args.instance).resolve())
+    generate(
+        args.database,
+        args.clients,
+        args.contacts_per_company,
+        args.seed,
+        Path(args.instance).resolve(),
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, request
+from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
@@ -26,6 +26,7 @@ from core.clients.schemas import (
     ContactOutSchema,
     CsvList,
     RelationInSchema,
+    summary_json,
 )
 from core.db import db
 from core.security import current_actor, login_required_only, requires
@@ -90,7 +91,8 @@ class Clients(MethodView):
             abort(422, message="Invalid input.", errors={"query": exc.errors})
         except queries.BadCursor as exc:
             abort(422, message=str(exc), errors={"query": {"cursor": [str(exc)]}})
-        return {"items": items, "next_cursor": cursor}
+        # Documented by ClientPageSchema; built directly because lists are the hot path.
+        return jsonify({"items": [summary_json(i) for i in items], "next_cursor": cursor})
 
     @requires("clients.create")
     @blp.arguments(ClientCreateSchema)

@@ -136,6 +136,13 @@ class Phone(db.Model):
     __table_args__ = (
         sa.Index("ix_client_phones_e164", "e164"),
         sa.Index("ix_client_phones_digits_rev", "digits_rev"),
+        # Most phones belong to the company itself: index only the contact persons' ones.
+        sa.Index(
+            "ix_client_phones_contact_person_id",
+            "contact_person_id",
+            sqlite_where=sa.text("contact_person_id IS NOT NULL"),
+            postgresql_where=sa.text("contact_person_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -143,7 +150,7 @@ class Phone(db.Model):
         sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
     contact_person_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("contact_persons.id", ondelete="CASCADE"), nullable=True, index=True
+        sa.ForeignKey("contact_persons.id", ondelete="CASCADE"), nullable=True
     )
     kind: Mapped[str] = mapped_column(sa.String(20), default="work")
     e164: Mapped[str] = mapped_column(sa.String(20))
@@ -152,13 +159,21 @@ class Phone(db.Model):
 
 class Email(db.Model):
     __tablename__ = "client_emails"
+    __table_args__ = (
+        sa.Index(
+            "ix_client_emails_contact_person_id",
+            "contact_person_id",
+            sqlite_where=sa.text("contact_person_id IS NOT NULL"),
+            postgresql_where=sa.text("contact_person_id IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[int] = mapped_column(
         sa.ForeignKey("clients.id", ondelete="CASCADE"), index=True
     )
     contact_person_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("contact_persons.id", ondelete="CASCADE"), nullable=True, index=True
+        sa.ForeignKey("contact_persons.id", ondelete="CASCADE"), nullable=True
     )
     kind: Mapped[str] = mapped_column(sa.String(20), default="work")
     email: Mapped[str] = mapped_column(sa.String(254), index=True)

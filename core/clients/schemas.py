@@ -137,6 +137,39 @@ class ClientSummarySchema(ClientOutSchema):
         exclude = ("addresses", "notes")
 
 
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def summary_json(row: Any) -> dict[str, Any]:
+    """``ClientSummarySchema().dump(row)`` written out by hand: lists answer in a fraction
+    of the time. tests/test_clients_api_shape.py keeps the two identical."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "name": row.name,
+        "legal_name": row.legal_name,
+        "tax_id": row.tax_id,
+        "industry": row.industry,
+        "status": row.status,
+        "category": row.category,
+        "source": row.source,
+        "owner_id": row.owner_id,
+        "tags": [t.name for t in row.tags],
+        "next_contact_on": _iso(row.next_contact_on),
+        "website": row.website,
+        "email": row.emails[0].email if row.emails else None,
+        "phone": row.phones[0].e164 if row.phones else None,
+        "emails": [{"email": e.email, "kind": e.kind} for e in row.emails],
+        "phones": [{"number": p.e164, "kind": p.kind} for p in row.phones],
+        "custom": row.custom,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+        "deleted_at": _iso(row.deleted_at),
+        "version": row.version,
+    }
+
+
 class ClientPageSchema(Schema):
     items = fields.List(fields.Nested(ClientSummarySchema))
     next_cursor = fields.String(allow_none=True)

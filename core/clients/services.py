@@ -87,6 +87,11 @@ def _check(data: dict[str, Any], client: Client | None) -> dict[str, list[str]]:
     if "name" in data or creating:
         if not (data.get("name") or "").strip():
             errors["name"] = ["Enter a name."]
+    if isinstance(data.get("next_contact_on"), str):
+        try:
+            data["next_contact_on"] = date.fromisoformat(data["next_contact_on"].strip())
+        except ValueError:
+            errors["next_contact_on"] = ["Enter a date as YYYY-MM-DD."]
     for list_name in ("status", "source"):
         value = data.get(list_name)
         if value is not None and value not in {o.code for o in options(list_name)}:

@@ -310,7 +310,11 @@ def upgrade() -> None:
     with op.batch_alter_table("client_emails", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_client_emails_client_id"), ["client_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_client_emails_contact_person_id"), ["contact_person_id"], unique=False
+            "ix_client_emails_contact_person_id",
+            ["contact_person_id"],
+            unique=False,
+            sqlite_where=sa.text("contact_person_id IS NOT NULL"),
+            postgresql_where=sa.text("contact_person_id IS NOT NULL"),
         )
         batch_op.create_index(batch_op.f("ix_client_emails_email"), ["email"], unique=False)
 
@@ -339,7 +343,11 @@ def upgrade() -> None:
     with op.batch_alter_table("client_phones", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_client_phones_client_id"), ["client_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_client_phones_contact_person_id"), ["contact_person_id"], unique=False
+            "ix_client_phones_contact_person_id",
+            ["contact_person_id"],
+            unique=False,
+            sqlite_where=sa.text("contact_person_id IS NOT NULL"),
+            postgresql_where=sa.text("contact_person_id IS NOT NULL"),
         )
         batch_op.create_index("ix_client_phones_digits_rev", ["digits_rev"], unique=False)
         batch_op.create_index("ix_client_phones_e164", ["e164"], unique=False)
@@ -434,13 +442,13 @@ def downgrade() -> None:
     with op.batch_alter_table("client_phones", schema=None) as batch_op:
         batch_op.drop_index("ix_client_phones_e164")
         batch_op.drop_index("ix_client_phones_digits_rev")
-        batch_op.drop_index(batch_op.f("ix_client_phones_contact_person_id"))
+        batch_op.drop_index("ix_client_phones_contact_person_id")
         batch_op.drop_index(batch_op.f("ix_client_phones_client_id"))
 
     op.drop_table("client_phones")
     with op.batch_alter_table("client_emails", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_client_emails_email"))
-        batch_op.drop_index(batch_op.f("ix_client_emails_contact_person_id"))
+        batch_op.drop_index("ix_client_emails_contact_person_id")
         batch_op.drop_index(batch_op.f("ix_client_emails_client_id"))
 
     op.drop_table("client_emails")
