@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 [ -x .venv-test/bin/python ] || "$PYTHON" -m venv .venv-test
 .venv-test/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]' -e tests/plugin_dist
-.venv-test/bin/ruff check core plugins tests
+.venv-test/bin/ruff check core plugins tests bench
 .venv-test/bin/lint-imports --no-cache
 .venv-test/bin/python -m pytest "$@"
 

@@ -199,7 +199,8 @@ def name_key(text: str) -> str:
 
 def company_name(rng: random.Random) -> str:
     if rng.random() < 0.45:
-        return f"{rng.choice(CYRILLIC_FORMS)} «{rng.choice(CYRILLIC_WORDS)} {rng.choice(CYRILLIC_WORDS)}»"
+        words = f"{rng.choice(CYRILLIC_WORDS)} {rng.choice(CYRILLIC_WORDS)}"
+        return f"{rng.choice(CYRILLIC_FORMS)} «{words}»"
     return f"{rng.choice(LATIN_WORDS)}{rng.choice(LATIN_WORDS).lower()} {rng.choice(LATIN_FORMS)}"
 
 
@@ -399,7 +400,8 @@ def generate(
                             "digits_rev": reversed_digits(number),
                         }
                     )
-                email = f"{slug(name)[:20]}{cid}@{rng.choice(('mail.md', 'gmail.com', 'yandex.ru', 'web.de'))}"
+                domain = rng.choice(("mail.md", "gmail.com", "yandex.ru", "web.de"))
+                email = f"{slug(name)[:20]}{cid}@{domain}"
                 emails.append(
                     {"client_id": cid, "contact_person_id": None, "kind": "work", "email": email}
                 )
@@ -425,7 +427,8 @@ def generate(
                                 }
                             )
                         if rng.random() < 0.5:
-                            address = f"{slug(first)}.{slug(last)}{next_contact_id}@{rng.choice(('mail.md', 'gmail.com', 'mail.ru'))}"
+                            domain = rng.choice(("mail.md", "gmail.com", "mail.ru"))
+                            address = f"{slug(first)}.{slug(last)}{next_contact_id}@{domain}"
                             people.append(
                                 address.replace("@", " ").replace(".", " ") + " " + address
                             )
