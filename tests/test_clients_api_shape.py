@@ -11,11 +11,18 @@ from core.users.models import User
 def test_list_json_matches_the_documented_schema(app):
     with app.app_context():
         admin = db.session.get(User, 1)
-        services.create_client({
-            "name": "Shape Co", "phones": ["+49 30 1234567"], "emails": ["a@shape.de"],
-            "tags": ["x", "y"], "next_contact_on": "2026-12-01", "owner_id": admin.id,
-            "tax_id": "DE136695976", "website": "shape.de",
-        })
+        services.create_client(
+            {
+                "name": "Shape Co",
+                "phones": ["+49 30 1234567"],
+                "emails": ["a@shape.de"],
+                "tags": ["x", "y"],
+                "next_contact_on": "2026-12-01",
+                "owner_id": admin.id,
+                "tax_id": "DE136695976",
+                "website": "shape.de",
+            }
+        )
         services.create_client({"name": "Bare Person", "kind": "person"})
         rows, _ = queries.page(queries.ClientQuery(), admin)
         assert len(rows) == 2
