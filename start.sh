@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the CRM on a fresh machine with Python 3.11+: installs into .venv, creates the
 # SQLite database under instance/ and a first administrator, then serves on
-# http://127.0.0.1:5000/. Extra arguments go to `crm run` (e.g. --port 8000).
+# http://127.0.0.1:5000/. `./start.sh --demo` also loads demo data into an empty database.
+# Other arguments go to `crm run` (e.g. --port 8000).
 # CRM_ADMIN_EMAIL / CRM_ADMIN_PASSWORD choose the admin; otherwise a password is generated,
 # printed once and kept in instance/initial-admin-password (mode 0600).
 set -euo pipefail
@@ -22,6 +23,10 @@ else
   (umask 077 && printf '%s' "$password" > "$password_file")
 fi
 .venv/bin/crm init --admin-email "$email" --admin-password "$password"
+if [ "${1:-}" = "--demo" ]; then
+  shift
+  .venv/bin/crm demo --if-empty
+fi
 if [ -f "$password_file" ]; then
   echo "Sign in as $email with the password in $password_file: $password"
 fi

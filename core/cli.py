@@ -97,6 +97,30 @@ def init(admin_email: str | None, admin_password: str | None, admin_name: str) -
 
 
 @main.command()
+@click.option("--clients", default=300, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) when clients exist.")
+def demo(clients: int, if_empty: bool) -> None:
+    """Load demo data: a sales team and clients in several languages, with contact persons."""
+    from core import demo as demo_data
+    from core.clients.models import Client
+    from core.db import db as database
+
+    app = _app()
+    with app.app_context():
+        if if_empty and database.session.execute(sa.select(Client.id).limit(1)).first():
+            click.echo("Clients exist already; no demo data loaded.")
+            return
+        try:
+            created = demo_data.load(clients)
+        except ValueError as exc:
+            _fail(str(exc))
+        click.echo(
+            f"Loaded {created} demo clients; the demo managers sign in with "
+            "olga@demo.example / pavel@demo.example, password demo-password-1."
+        )
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))

@@ -89,3 +89,21 @@ def test_crm_run_refuses_an_uninitialised_database(tmp_path):
     assert result.exit_code == 1 and "crm init" in result.output
     result = CliRunner().invoke(main, ["run", "--port", "99999"], env=env)
     assert result.exit_code == 2 and "port" in result.output.lower()
+
+
+def test_crm_demo_loads_a_living_registry_once(app, crm):
+    result = crm("demo", "--clients", "40")
+    assert result.exit_code == 0, result.output
+    assert "Loaded 40 demo clients" in result.output
+    from core.clients.models import Client, ContactPerson
+
+    with app.app_context():
+        names = db.session.execute(sa.select(Client.name)).scalars().all()
+        assert len(names) == 40
+        assert any("ООО" in n for n in names) and any("SRL" in n for n in names)
+        assert (
+            db.session.execute(sa.select(sa.func.count()).select_from(ContactPerson)).scalar() > 10
+        )
+    again = crm("demo")
+    assert again.exit_code == 1 and "clients already" in again.output
+    assert crm("demo", "--if-empty").exit_code == 0
