@@ -63,6 +63,15 @@ def phone(value: str, region: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def display_phone(e164: str) -> str:
+    """"+37322123456" -> "+373 22 123 456", for people to read; E.164 stays the stored form."""
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+
+
 def phone_or_none(value: str, region: str) -> str | None:
     try:
         return phone(value, region)

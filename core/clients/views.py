@@ -117,6 +117,7 @@ def index():
         cursor=cursor,
         errors=errors,
         next_url=url_for(".index", **next_args) if cursor else None,
+        status_labels={o.code: o.label for o in services.options("status")},
         **_choices(),
     ), (422 if errors else 200)
 

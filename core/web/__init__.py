@@ -11,6 +11,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from core.clients.normalise import display_phone
 from core.config import SUPPORTED_LOCALES
 from core.db import db
 from core.i18n import init_translations
@@ -81,6 +82,7 @@ def init_web(app: Flask) -> None:
     )
     bootstrap.init_app(app)
     app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.filters["phone"] = display_phone
     app.before_request(check_request_access)
 
     @app.errorhandler(CSRFError)
