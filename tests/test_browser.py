@@ -248,3 +248,59 @@ def test_admin_toggles_plugin_in_browser(page):
     _status_becomes(page, "/hello/", 200)
     expect(page.get_by_role("heading", name="Hello")).to_be_visible()
     expect(hello_link).to_have_attribute("aria-current", "page")
+
+
+def test_a_manager_finds_a_client_by_phone_sees_the_duplicate_and_merges_it(page):
+    """Issue 3's walk-through: create a company with two contact persons, find it by a phone
+    typed with spaces and brackets, be warned when entering it again, merge, see history."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    page.goto("/login")
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.goto("/clients/new")
+    page.fill("#name", "Fereastra Nord SRL")
+    page.locator("input[name=phone_value]").first.fill("+373 22 555 123")
+    page.locator("input[name=email_value]").first.fill("office@fereastra.md")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("client-name")).to_have_text("Fereastra Nord SRL")
+    for first, last in (("Ion", "Rusu"), ("Maria", "Ceban")):
+        page.locator("summary", has_text="Add a contact person").click()
+        page.fill("#first_name", first)
+        page.fill("#last_name", last)
+        page.get_by_role("button", name="Add contact person").click()
+        expect(page.get_by_test_id("contacts")).to_contain_text(f"{first} {last}")
+
+    page.fill("#global-search", "(022) 555-123")
+    page.keyboard.press("Enter")
+    result = page.get_by_test_id("search-results").get_by_role("link", name="Fereastra Nord SRL")
+    expect(result).to_be_visible()
+
+    page.goto("/clients/new")
+    page.fill("#name", "FEREASTRA-NORD")
+    page.locator("input[name=phone_value]").first.fill("+373 (22) 555-123")
+    page.get_by_role("button", name="Save").click()
+    warning = page.get_by_test_id("duplicates")
+    expect(warning).to_contain_text("Fereastra Nord SRL")
+    expect(warning).to_contain_text("same phone")
+    page.check("#confirm_duplicates")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("client-name")).to_have_text("FEREASTRA-NORD")
+    duplicate_url = page.url
+
+    result.page.goto("/clients/?q=fereastra")
+    page.get_by_test_id("clients").get_by_role("link", name="Fereastra Nord SRL").click()
+    original_id = page.url.rstrip("/").split("/")[-1]
+    duplicate_id = duplicate_url.rstrip("/").split("/")[-1]
+    page.fill("#merge-with", duplicate_id)
+    page.get_by_role("button", name="Compare").click()
+    expect(page.get_by_test_id("merge")).to_contain_text("FEREASTRA-NORD")
+    page.get_by_role("button", name="Merge").click()
+    expect(page.get_by_test_id("client-name")).to_have_text("Fereastra Nord SRL")
+    assert page.url.rstrip("/").endswith(f"/clients/{original_id}")
+    expect(page.get_by_test_id("history")).to_contain_text("merge")
+    expect(page.get_by_test_id("contacts")).to_contain_text("Ion Rusu")
+    expect(page.get_by_test_id("contacts")).to_contain_text("Maria Ceban")

@@ -181,3 +181,11 @@ def test_merge_on_the_compare_page(app, admin_client):
     assert "ALPHA WINDOWS LLC" in card and "a@alpha.example" in card and "merge" in card
     lonely = admin_client.get(f"/clients/merge?ids={a['id']}")
     assert lonely.status_code == 302
+
+
+def test_the_card_merge_form_sends_both_numbers(app, admin_client):
+    client, headers = _api(app)
+    a = client.post("/api/v1/clients", headers=headers, json={"name": "One"}).get_json()
+    b = client.post("/api/v1/clients", headers=headers, json={"name": "Two"}).get_json()
+    page = admin_client.get(f"/clients/merge?ids={a['id']}&ids={b['id']}")
+    assert page.status_code == 200 and "Two" in page.get_data(as_text=True)

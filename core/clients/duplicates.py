@@ -70,15 +70,20 @@ def find(
             "e-mail",
             100,
         )
-    phones = []
+    phones, tails = [], []
     for entry in data.get("phones") or []:
         value = entry["number"] if isinstance(entry, dict) else entry
         e164 = normalise.phone_or_none(value, region)
         if e164:
             phones.append(e164)
-    if phones:
+        elif len(normalise.digits(value)) >= 7:
+            # Typed without a country code and no default country set: compare the last digits.
+            tails.append(normalise.reversed_digits(value)[:8])
+    conditions = [Phone.e164.in_(phones)] if phones else []
+    conditions += [sa.and_(Phone.digits_rev >= t, Phone.digits_rev < t + ":") for t in tails]
+    if conditions:
         add(
-            db.session.execute(sa.select(Phone.client_id).where(Phone.e164.in_(phones))).scalars(),
+            db.session.execute(sa.select(Phone.client_id).where(sa.or_(*conditions))).scalars(),
             "phone",
             100,
         )

@@ -64,7 +64,7 @@ def phone(value: str, region: str) -> str:
 
 
 def display_phone(e164: str) -> str:
-    """"+37322123456" -> "+373 22 123 456", for people to read; E.164 stays the stored form."""
+    """ "+37322123456" -> "+373 22 123 456", for people to read; E.164 stays the stored form."""
     try:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

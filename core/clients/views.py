@@ -657,7 +657,8 @@ def _merge_candidates(raw: str) -> list[Client]:
 @bp.route("/merge", methods=["GET", "POST"])
 @requires("clients.merge")
 def merge_page():
-    raw = request.values.get("ids", "")
+    # ?ids=1,2 or ?ids=1&ids=2 (the card's form sends its own id and the one typed).
+    raw = ",".join(request.values.getlist("ids"))
     clients = _merge_candidates(raw)
     if len(clients) < 2:
         flash(
