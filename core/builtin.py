@@ -47,6 +47,7 @@ def permissions() -> list[Permission]:
         Permission("clients.delete", _l("Move clients to the trash")),
         Permission("clients.trash", _l("Restore clients from the trash and purge them")),
         Permission("clients.merge", _l("Merge duplicate clients")),
+        Permission("clients.export", _l("Export client lists to CSV and XLSX")),
         Permission("clients.configure", _l("Edit client statuses, sources and custom fields")),
     ]
 

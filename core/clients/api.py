@@ -106,6 +106,29 @@ class Clients(MethodView):
             _invalid(exc)
 
 
+class ExportQuerySchema(ClientListQuerySchema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "xlsx"]))
+
+
+@blp.route("/export")
+class Export(MethodView):
+    @requires("clients.export")
+    @blp.arguments(ExportQuerySchema, location="query")
+    @blp.response(200, description="A CSV (UTF-8 with BOM) or XLSX file of the filtered list.")
+    def get(self, args):
+        """The filtered list as a file, within the caller's scope; formulas are neutralised."""
+        from core.clients.views import export_response
+
+        fmt = args.pop("format")
+        args.pop("cursor", None)
+        extra = {k: v for k, v in request.args.items() if k.startswith("cf_")}
+        try:
+            params = list_params({**args, **extra})
+        except ValidationFailed as exc:
+            abort(422, message="Invalid input.", errors={"query": exc.errors})
+        return export_response(params, fmt)
+
+
 class DuplicateQuerySchema(Schema):
     name = fields.String(validate=validate.Length(max=300))
     email = CsvList(fields.String(validate=validate.Length(max=254)), load_default=list)

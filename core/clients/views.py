@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -13,7 +26,7 @@ from marshmallow import ValidationError
 
 from core.api import _flatten
 from core.audit.models import AuditLog
-from core.clients import duplicates, merge, queries, services
+from core.clients import duplicates, export, merge, queries, services
 from core.clients.api import list_params
 from core.clients.custom_fields import KINDS as FIELD_KINDS
 from core.clients.custom_fields import active_fields, save_field
@@ -34,7 +47,7 @@ from core.clients.schemas import (
     ClientPatchSchema,
     ContactInSchema,
 )
-from core.db import db
+from core.db import db, utcnow
 from core.security import current_actor, requires
 from core.users.models import User
 from core.users.services import ValidationFailed
@@ -89,20 +102,24 @@ def _choices() -> dict[str, Any]:
 # --- list ---------------------------------------------------------------------------------
 
 
-@bp.route("/")
-@requires("clients.view")
-def index():
+def _list_query() -> queries.ClientQuery:
+    """The list's filters from the query string; ValidationError/ValidationFailed if bad."""
     args = {k: v for k, v in request.args.items() if v != ""}
     for name in ("status", "source", "owner_id", "tags"):
         values = [v for v in request.args.getlist(name) if v]
         if values:
             args[name] = values
+    return list_params(ClientListQuerySchema().load(args))
+
+
+@bp.route("/")
+@requires("clients.view")
+def index():
     errors: dict[str, list[str]] = {}
-    clients: list[Client] = []
+    clients: list = []
     cursor = None
     try:
-        loaded = ClientListQuerySchema().load(args)
-        clients, cursor = queries.page(list_params(loaded), current_actor())
+        clients, cursor = queries.page(_list_query(), current_actor())
     except ValidationError as exc:
         errors = _flatten(exc.messages)
     except ValidationFailed as exc:
@@ -111,15 +128,48 @@ def index():
         errors = {"cursor": [str(exc)]}
     next_args = request.args.to_dict(flat=False)
     next_args["cursor"] = [cursor] if cursor else []
+    export_args = {k: v for k, v in request.args.to_dict(flat=False).items() if k != "cursor"}
     return render_template(
         "clients/index.html",
         clients=clients,
         cursor=cursor,
         errors=errors,
         next_url=url_for(".index", **next_args) if cursor else None,
+        export_args=export_args,
         status_labels={o.code: o.label for o in services.options("status")},
         **_choices(),
     ), (422 if errors else 200)
+
+
+@bp.route("/export.<any(csv, xlsx):fmt>")
+@requires("clients.export")
+def export_list(fmt: str):
+    """The filtered list as a file: the user's scope applies as on the screen."""
+    try:
+        params = replace(_list_query(), cursor=None)
+    except (ValidationError, ValidationFailed) as exc:
+        messages = _flatten(exc.messages) if isinstance(exc, ValidationError) else exc.errors
+        flash("; ".join(f"{k}: {' '.join(v)}" for k, v in messages.items()), "error")
+        return redirect(url_for(".index"))
+    return export_response(params, fmt)
+
+
+def export_response(params: queries.ClientQuery, fmt: str):
+    stamp = utcnow().strftime("%Y%m%d-%H%M")
+    user = current_actor()
+    if fmt == "csv":
+        body = stream_with_context(export.csv_chunks(params, user))
+        return Response(
+            body,
+            mimetype="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="clients-{stamp}.csv"'},
+        )
+    return send_file(
+        export.xlsx_file(params, user),
+        download_name=f"clients-{stamp}.xlsx",
+        as_attachment=True,
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 # --- card ---------------------------------------------------------------------------------
