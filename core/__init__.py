@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from core.config import build_config, default_instance_path
+from core.ids import IdConverter
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     instance_path.mkdir(parents=True, exist_ok=True)
     app = Flask(__name__, instance_path=str(instance_path), instance_relative_config=True)
     app.config.update(build_config(instance_path, config))
+    # Before any route is added: <int:id> refuses numbers past the database's 64-bit range.
+    app.url_map.converters["int"] = IdConverter
     app.config.setdefault(
         "SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
     )

@@ -13,8 +13,9 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as ApiBlueprint
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
-from werkzeug.exceptions import Conflict, HTTPException, InternalServerError
+from werkzeug.exceptions import BadRequest, Conflict, Forbidden, HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,40 @@ def handle_stale_write(error: Exception):
     )
 
 
+def handle_not_allowed(error: Exception):
+    from core.db import db
+
+    db.session.rollback()
+    return handle_http_exception(Forbidden(description=str(error)))
+
+
+def handle_bad_number(error: Exception):
+    """A number too large for the database (ids past 2^63 and the like) is the user's error."""
+    from core.db import db
+
+    db.session.rollback()
+    return handle_http_exception(BadRequest(description="A number in the request is out of range."))
+
+
+def handle_integrity(error: Exception):
+    """Two requests raced to create the same unique thing: the loser gets 409, not 500."""
+    from core.db import db
+
+    db.session.rollback()
+    log.warning("integrity error on %s %s: %s", request.method, request.path, error)
+    return handle_http_exception(
+        Conflict(
+            description="This conflicts with a record saved at the same moment "
+            "(for example the same name or e-mail); reload and check."
+        )
+    )
+
+
 def handle_unexpected(error: Exception):
+    from core.db import db
+
     log.exception("unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()  # the error page reads the database too
     return handle_http_exception(InternalServerError())
 
 
@@ -133,7 +166,13 @@ def init_api(app: Flask) -> CrmApi:
             "info": {"description": "The CRM's JSON API. Authenticate with a bearer token."},
         },
     )
+    from core.users.services import NotAllowed
+
     app.register_error_handler(StaleDataError, handle_stale_write)
+    app.register_error_handler(NotAllowed, handle_not_allowed)
+    app.register_error_handler(OverflowError, handle_bad_number)
+    app.register_error_handler(sa_exc.DataError, handle_bad_number)
+    app.register_error_handler(sa_exc.IntegrityError, handle_integrity)
     app.register_error_handler(Exception, handle_unexpected)
     from core.security import PUBLIC, blueprint_permission
 

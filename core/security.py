@@ -114,9 +114,30 @@ def current_actor() -> Any:
     return g.get("crm_user")
 
 
+def reject_unusable_input() -> None:
+    """Input no part of the CRM can store or parse: refused up front with 400.
+
+    NUL characters (PostgreSQL cannot store them in text) and JSON nested so deeply that
+    parsing it exhausts the stack.
+    """
+    for values in (request.args, request.form):
+        for value in values.values():
+            if "\x00" in value:
+                abort(400, description="The request contains a NUL character.")
+    if request.is_json and request.content_length:
+        raw = request.get_data(cache=True)
+        if b"\x00" in raw or b"\\u0000" in raw:
+            abort(400, description="The request contains a NUL character.")
+        try:
+            request.get_json(silent=True)
+        except RecursionError:
+            abort(400, description="The JSON body is nested too deeply.")
+
+
 def check_request_access() -> None:
     """before_request: plugin on? route declared? user allowed? Fails closed."""
     app = current_app
+    reject_unusable_input()
     endpoint = request.endpoint
     if endpoint is None:
         return  # 404/405 answered by Flask itself

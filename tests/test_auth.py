@@ -204,9 +204,14 @@ def test_an_expired_token_is_refused(app):
 
 
 def test_tokens_are_created_and_revoked_on_the_profile_page(app, admin_client):
-    post_form(admin_client, "/profile/tokens", {"name": "Accounting sync"}, page="/profile")
-    page = admin_client.get("/profile").get_data(as_text=True)
+    response = post_form(
+        admin_client, "/profile/tokens", {"name": "Accounting sync"}, page="/profile"
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
     assert "Accounting sync" in page and 'data-testid="new-token"' in page
+    # Never in the (signed, not encrypted) session cookie.
+    assert "crm_" not in response.headers.get("Set-Cookie", "")
     raw = page.split('data-testid="new-token"')[1].split("<code>")[1].split("</code>")[0]
     headers = {"Authorization": f"Bearer {raw}"}
     assert app.test_client().get("/api/v1/users/me", headers=headers).status_code == 200

@@ -267,3 +267,37 @@ def test_the_form_warns_about_a_likely_duplicate_before_saving(app, admin_client
     assert confirmed.status_code == 302
     with app.app_context():
         assert db.session.execute(sa.select(sa.func.count()).select_from(Client)).scalar() == 2
+
+
+def test_a_contact_person_is_edited_on_its_own_page(app, admin_client):
+    post_form(
+        admin_client, "/clients/new", _form({"name": "Edit Contacts Co"}), page="/clients/new"
+    )
+    client = _client(app, "Edit Contacts Co")
+    card = f"/clients/{client.id}"
+    post_form(
+        admin_client,
+        f"{card}/contacts",
+        {"first_name": "Ana", "last_name": "Popa", "phone_value": "+40 21 123 4567"},
+        page=card,
+    )
+    with app.app_context():
+        from core.clients.models import ContactPerson
+
+        contact = db.session.execute(sa.select(ContactPerson)).scalar_one()
+    page = admin_client.get(f"{card}/contacts/{contact.id}")
+    assert page.status_code == 200 and "+40 21 123 4567" in page.get_data(as_text=True)
+    saved = post_form(
+        admin_client,
+        f"{card}/contacts/{contact.id}",
+        {
+            "version": "1",
+            "first_name": "Ana",
+            "last_name": "Popa-Ionescu",
+            "position": "CFO",
+            "phone_value": "+40 21 123 4567",
+        },
+        page=f"{card}/contacts/{contact.id}",
+    )
+    assert saved.status_code == 302
+    assert "Ana Popa-Ionescu" in admin_client.get(card).get_data(as_text=True)

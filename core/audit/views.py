@@ -7,6 +7,7 @@ from flask import Blueprint, render_template, request
 
 from core.audit import queries
 from core.db import db
+from core.ids import parse_id
 from core.security import requires
 from core.users.models import User
 
@@ -15,7 +16,7 @@ bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
 
 def _int_arg(name: str) -> int | None:
     value = request.args.get(name, "")
-    return int(value) if value.isdigit() else None
+    return parse_id(value)
 
 
 @bp.route("/")

@@ -48,7 +48,8 @@ from core.clients.schemas import (
     ContactInSchema,
 )
 from core.db import db, utcnow
-from core.security import current_actor, requires
+from core.ids import parse_id
+from core.security import current_actor, requires, scoped
 from core.users.models import User
 from core.users.services import ValidationFailed
 
@@ -236,10 +237,28 @@ def render_relations_panel(client: Client, user: Any) -> str:
         .scalars()
         .all()
     )
+    # The other side may be outside the viewer's scope: then it shows as "a client you
+    # cannot see", never by name.
+    linked = {r.other_id if r.client_id == client.id else r.client_id for r in rows}
+    visible = (
+        set(
+            db.session.execute(
+                scoped(
+                    sa.select(Client.id).where(Client.id.in_(linked), Client.deleted_at.is_(None)),
+                    user,
+                    "clients",
+                    Client.owner_id,
+                )
+            ).scalars()
+        )
+        if linked
+        else set()
+    )
     return render_template(
         "clients/panel_relations.html",
         client=client,
         relations=rows,
+        visible=visible,
         choices=RELATION_CHOICES,
         other_side=RELATION_OTHER_SIDE,
         this_side=RELATION_THIS_SIDE,
@@ -517,6 +536,8 @@ def contact_edit(client_id: int, contact_id: int):
         form=request.form if errors else None,
         phone_kinds=PHONE_KINDS,
         email_kinds=EMAIL_KINDS,
+        phone_values=[(p.e164, p.kind) for p in contact.phones],
+        email_values=[(e.email, e.kind) for e in contact.emails],
     ), (422 if errors else 200)
 
 
@@ -533,7 +554,9 @@ def contact_delete(client_id: int, contact_id: int):
 def contact_move(client_id: int, contact_id: int):
     contact = _visible_contact(client_id, contact_id)
     target_id = request.form.get("to_client_id", "")
-    target = queries.get_visible(int(target_id), current_actor()) if target_id.isdigit() else None
+    target = (
+        queries.get_visible(parse_id(target_id), current_actor()) if parse_id(target_id) else None
+    )
     if target is None:
         flash(_("Choose a company you may see."), "error")
         return redirect(url_for(".contact_edit", client_id=client_id, contact_id=contact_id))
@@ -554,7 +577,7 @@ def contact_move(client_id: int, contact_id: int):
 def relation_add(client_id: int):
     client = queries.get_visible(client_id, current_actor()) or abort(404)
     other_id = request.form.get("other_id", "")
-    other = queries.get_visible(int(other_id), current_actor()) if other_id.isdigit() else None
+    other = queries.get_visible(parse_id(other_id), current_actor()) if parse_id(other_id) else None
     if other is None:
         flash(_("Choose a client you may see (its number is on its card)."), "error")
     else:
@@ -699,7 +722,7 @@ def field_edit(field_id: int):
 
 
 def _merge_candidates(raw: str) -> list[Client]:
-    ids = list(dict.fromkeys(int(p) for p in raw.replace(" ", "").split(",") if p.isdigit()))[:10]
+    ids = list(dict.fromkeys(i for i in map(parse_id, raw.replace(" ", "").split(",")) if i))[:10]
     clients = [queries.card(i, current_actor()) for i in ids]
     return [c for c in clients if c is not None]
 
@@ -728,8 +751,8 @@ def merge_page():
             choose = {}
             for field in merge.CHOOSABLE:
                 value = request.form.get(f"field_{field}", "")
-                if value.isdigit():
-                    choose[field] = int(value)
+                if parse_id(value):
+                    choose[field] = parse_id(value)
             try:
                 merge.merge(survivor, [c for c in clients if c.id != survivor.id], choose)
                 flash(_("The clients are merged into %(name)s.", name=survivor.name), "success")

@@ -42,6 +42,13 @@ def _fail(exc: services.ValidationFailed):
     abort(exc.status, message="Invalid input.", errors={"json": exc.errors})
 
 
+def _allowed(guard, *args) -> None:
+    try:
+        guard(*args)
+    except services.NotAllowed as exc:
+        abort(403, message=str(exc))
+
+
 def _check_version(obj, version: int) -> None:
     if obj.version != version:
         abort(
@@ -140,6 +147,7 @@ class Users(MethodView):
         """Create a user."""
         roles = _roles(data.pop("role_ids"))
         team = _get_team(data.pop("team_id"))
+        _allowed(services.guard_roles, current_actor(), roles)
         try:
             return services.create_user(roles=roles, team=team, **data)
         except services.ValidationFailed as exc:
@@ -191,6 +199,9 @@ class UserItem(MethodView):
         """Change a user; send the ``version`` you read (409 if it changed since)."""
         user = _get_or_404(User, user_id)
         _check_version(user, data.pop("version"))
+        _allowed(services.guard_user_edit, current_actor(), user)
+        if "role_ids" in data:
+            _allowed(services.guard_roles, current_actor(), _roles(data["role_ids"]))
         password = data.pop("password", None)
         try:
             services.update_user(user, data)
@@ -261,6 +272,7 @@ class Roles(MethodView):
     @roles_blp.response(201, RoleSchema)
     def post(self, data):
         """Create a role."""
+        _allowed(services.guard_role_edit, current_actor(), None, data)
         try:
             return services.save_role(
                 Role(), data, known_codes(), {a.code for _, a in scope_areas()}
@@ -284,6 +296,7 @@ class RoleItem(MethodView):
         """Change a role; send the ``version`` you read (409 if it changed since)."""
         role = _get_or_404(Role, role_id)
         _check_version(role, data.pop("version"))
+        _allowed(services.guard_role_edit, current_actor(), role, data)
         try:
             return services.save_role(role, data, known_codes(), {a.code for _, a in scope_areas()})
         except services.ValidationFailed as exc:
@@ -294,6 +307,7 @@ class RoleItem(MethodView):
     def delete(self, role_id):
         """Delete a role; refused while users hold it."""
         role = _get_or_404(Role, role_id)
+        _allowed(services.guard_role_edit, current_actor(), role, {})
         try:
             services.delete_role(role)
         except services.ValidationFailed as exc:

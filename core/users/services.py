@@ -197,6 +197,11 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
     """
     email = normalise_email(email or "")[:254]
     _check_rate(ip, email)
+    # Count this attempt before the (slow) hash check, so parallel guesses cannot all slip
+    # under the limit; a successful sign-in removes it again.
+    attempt = LoginAttempt(ip=ip[:64], email=email)
+    db.session.add(attempt)
+    db.session.commit()
     user = db.session.execute(sa.select(User).filter_by(email=email)).scalar_one_or_none()
     ok = False
     if user is not None:
@@ -207,8 +212,6 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
     else:
         _hasher().hash(password or "")
     if not ok or user is None or not user.active:
-        db.session.add(LoginAttempt(ip=ip[:64], email=email))
-        db.session.commit()
         return None
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
@@ -313,3 +316,61 @@ def save_team(team: Team, data: dict[str, Any]) -> Team:
 def _emit(hook: str, **kwargs: Any) -> None:
     app = current_app._get_current_object()
     app.extensions["crm_plugins"].notify(hook, app=app, **kwargs)
+
+
+# --- who may grant what -----------------------------------------------------------------------
+# Holding "core.users.manage" or "core.roles.manage" must not be a way to become an
+# administrator: a non-administrator grants only what they hold themselves, and never
+# touches administrators or their roles. The CLI acts as an administrator (actor None).
+
+
+class NotAllowed(Exception):
+    """The actor may not make this change; views and the API answer 403 with the message."""
+
+
+def _held(user: User) -> set[str]:
+    return {code for role in user.roles for code in (role.permissions or [])}
+
+
+def _check_grant(actor: User, permissions: set[str], scopes: dict[str, str]) -> None:
+    missing = sorted(permissions - _held(actor))
+    if missing:
+        raise NotAllowed(f"You cannot grant permissions you do not hold: {', '.join(missing)}.")
+    wider = sorted(
+        area
+        for area, scope in scopes.items()
+        if SCOPES.index(scope) > SCOPES.index(actor.scope_for(area))
+    )
+    if wider:
+        raise NotAllowed(f"You cannot grant a wider record scope than yours: {', '.join(wider)}.")
+
+
+def guard_roles(actor: User | None, roles: list[Role]) -> None:
+    """``actor`` may give these roles to someone."""
+    if actor is None or actor.is_admin:
+        return
+    for role in roles:
+        if role.is_admin:
+            raise NotAllowed("Only an administrator can grant the administrator role.")
+        _check_grant(actor, set(role.permissions or []), role.scopes or {})
+
+
+def guard_user_edit(actor: User | None, target: User) -> None:
+    """``actor`` may change ``target`` (name, e-mail, password, roles, active)."""
+    if actor is None or actor.is_admin:
+        return
+    if target.is_admin:
+        raise NotAllowed("Only an administrator can change an administrator.")
+    if _held(target) - _held(actor):
+        raise NotAllowed("This user holds permissions you do not; ask an administrator.")
+
+
+def guard_role_edit(actor: User | None, role: Role | None, data: dict[str, Any]) -> None:
+    """``actor`` may create (role None), change or delete this role."""
+    if actor is None or actor.is_admin:
+        return
+    if (role is not None and role.is_admin) or data.get("is_admin"):
+        raise NotAllowed("Only an administrator can create or change administrator roles.")
+    permissions = set(data.get("permissions", role.permissions if role else []) or [])
+    scopes = data.get("scopes", role.scopes if role else {}) or {}
+    _check_grant(actor, permissions, scopes)

@@ -114,6 +114,10 @@ def profile():
             except services.ValidationFailed as exc:
                 db.session.rollback()
                 errors = exc.errors
+    return _profile_page(user, errors)
+
+
+def _profile_page(user, errors: dict[str, list[str]], new_token: str | None = None):
     tokens = (
         db.session.execute(
             sa.select(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id.desc())
@@ -127,7 +131,7 @@ def profile():
         errors=errors,
         tokens=tokens,
         locales=SUPPORTED_LOCALES,
-        new_token=session.pop("new_token", None),
+        new_token=new_token,
     ), (422 if errors else 200)
 
 
@@ -161,9 +165,8 @@ def change_password():
 def create_token():
     name = request.form.get("name", "").strip()[:100] or "API token"
     _token, raw = services.create_token(current_actor(), name)
-    # Shown once on the next page, never stored in clear.
-    session["new_token"] = raw
-    return redirect(url_for(".profile"))
+    # Shown once, in this very response: never in a cookie, never stored in clear.
+    return _profile_page(current_actor(), {}, new_token=raw)
 
 
 @auth_bp.route("/profile/tokens/<int:token_id>/revoke", methods=["POST"])
@@ -223,6 +226,7 @@ def user_new():
             role_ids = loaded.pop("role_ids")
             team_id = loaded.pop("team_id")
             roles = db.session.execute(sa.select(Role).where(Role.id.in_(role_ids))).scalars().all()
+            services.guard_roles(current_actor(), list(roles))
             try:
                 user = services.create_user(
                     roles=list(roles),
@@ -257,7 +261,15 @@ def user_edit(user_id: int):
         )
         if "team_id" not in data:
             data["team_id"] = None
+        services.guard_user_edit(current_actor(), user)
         loaded, errors = _load(UserUpdateSchema(), data)
+        if not errors and "role_ids" in loaded:
+            granted = (
+                db.session.execute(sa.select(Role).where(Role.id.in_(loaded["role_ids"])))
+                .scalars()
+                .all()
+            )
+            services.guard_roles(current_actor(), list(granted))
         if not errors and loaded["version"] != user.version:
             errors = {
                 "version": [_("Someone else changed this user meanwhile. Reload and try again.")]
@@ -369,6 +381,7 @@ def role_edit(role_id: int | None = None):
         else:
             loaded, errors = _load(RoleSchema(), data)
         if not errors:
+            services.guard_role_edit(current_actor(), role, loaded)
             try:
                 services.save_role(
                     role or Role(), loaded, known_codes(), {a.code for _, a in areas}
@@ -393,6 +406,7 @@ def role_edit(role_id: int | None = None):
 @requires("core.roles.manage")
 def role_delete(role_id: int):
     role = db.session.get(Role, role_id) or abort(404)
+    services.guard_role_edit(current_actor(), role, {})
     try:
         services.delete_role(role)
         flash(_("Role is deleted."), "success")

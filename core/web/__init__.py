@@ -15,6 +15,7 @@ from core.clients.normalise import display_phone
 from core.config import SUPPORTED_LOCALES
 from core.db import db
 from core.i18n import init_translations
+from core.ids import parse_id
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -34,9 +35,9 @@ def load_user(user_id: str):
     from core.users.models import User
 
     ident, _, token = user_id.partition(":")
-    if not ident.isdigit() or not token:
+    if parse_id(ident) is None or not token:
         return None
-    user = db.session.get(User, int(ident))
+    user = db.session.get(User, parse_id(ident))
     # A rotated session token (logout, password change, deactivation) ends old sessions.
     if user is None or not user.active or user.session_token != token:
         return None

@@ -1,0 +1,239 @@
+"""Measure the CRM over HTTP on a generated database: latency per endpoint, and throughput.
+
+    python bench/generate.py --clients 1000000
+    python bench/run.py --database sqlite:///bench/data/crm.sqlite3
+
+Starts `crm run` (gunicorn, 2 workers) on the database, signs in as a manager with scope
+"all" and one with scope "own", warms up, then for each endpoint sends sequential requests
+over one keep-alive connection and reports p50/p95/p99; with wrk (Debian's package) on
+PATH it also measures requests per second. Results go to bench/results/<name>.json and are
+printed as a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Client:
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.headers: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+        headers = dict(self.headers)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        self.conn.request(method, path, body=data, headers=headers)
+        response = self.conn.getresponse()
+        return response.status, response.read()
+
+    def token(self, email: str, password: str) -> str:
+        status, body = self.request(
+            "POST", "/api/v1/auth/token", {"email": email, "password": password}
+        )
+        if status != 201:
+            raise SystemExit(f"sign-in as {email} failed: {status} {body[:200]!r}")
+        return json.loads(body)["token"]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def measure(client: Client, path: str, count: int, warmup: int = 20) -> dict[str, float]:
+    for _ in range(warmup):
+        client.request("GET", path)
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        status, _ = client.request("GET", path)
+        times.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise SystemExit(f"GET {path} answered {status}")
+    return {
+        "p50": percentile(times, 0.5),
+        "p95": percentile(times, 0.95),
+        "p99": percentile(times, 0.99),
+    }
+
+
+def throughput(port: int, path: str, token: str, seconds: int) -> float | None:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    result = subprocess.run(
+        [
+            wrk,
+            "-t2",
+            "-c8",
+            f"-d{seconds}s",
+            "-H",
+            f"Authorization: Bearer {token}",
+            f"http://127.0.0.1:{port}{path}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    )
+    match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    return float(match.group(1)) if match else None
+
+
+def rss_mb(pid: int) -> list[float]:
+    """RSS of the gunicorn workers (children of the master) in MiB."""
+    out = []
+    for child in Path("/proc").iterdir():
+        if not child.name.isdigit():
+            continue
+        try:
+            status = (child / "status").read_text()
+        except OSError:
+            continue
+        if re.search(rf"^PPid:\s+{pid}$", status, re.M):
+            kb = int(re.search(r"^VmRSS:\s+(\d+)", status, re.M).group(1))
+            out.append(round(kb / 1024, 1))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", default="sqlite:///bench/data/crm.sqlite3")
+    parser.add_argument("--instance", default="bench/data/instance")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
+    parser.add_argument("--name", default="sqlite")
+    args = parser.parse_args()
+    if args.requests < 50:
+        parser.error("--requests must be at least 50 for a p99")
+    database = args.database
+    if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
+        database = f"sqlite:///{Path(database[len('sqlite:///') :]).resolve()}"
+    env = dict(
+        os.environ, DATABASE_URL=database, CRM_INSTANCE_PATH=str(Path(args.instance).resolve())
+    )
+    crm = str(Path(sys.executable).with_name("crm"))
+    port = free_port()
+    server = subprocess.Popen(
+        [crm, "run", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                Client(port).request("GET", "/health")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("the server did not start") from None
+                time.sleep(0.2)
+        results = run(port, args)
+        results["rss_mb_per_worker"] = rss_mb(server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "database": args.name,
+    }
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{args.name}.json").write_text(json.dumps(results, indent=2))
+    print("| endpoint | p50 ms | p95 ms | p99 ms | requests/s |\n| --- | --- | --- | --- | --- |")
+    for name, row in results["endpoints"].items():
+        rps = f"{row['rps']:.0f}" if row.get("rps") else "—"
+        print(f"| {name} | {row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | {rps} |")
+    print(f"RSS per worker after the run: {results['rss_mb_per_worker']} MiB")
+
+
+def run(port: int, args) -> dict:
+    anon = Client(port)
+    all_token = anon.token("manager1@bench.example", "bench-password-1")
+    own_token = anon.token("manager2@bench.example", "bench-password-1")
+    manager = Client(port)
+    manager.headers["Authorization"] = f"Bearer {all_token}"
+    own = Client(port)
+    own.headers["Authorization"] = f"Bearer {own_token}"
+    status, body = manager.request("GET", "/api/v1/clients?limit=50")
+    first = json.loads(body)
+    cursor = first["next_cursor"]
+    for _ in range(100):  # 5,000 rows deep
+        cursor = json.loads(
+            manager.request("GET", f"/api/v1/clients?limit=50&cursor={urllib.parse.quote(cursor)}")[
+                1
+            ]
+        )["next_cursor"]
+    sample = next(c for c in first["items"] if c["phone"] and c["email"])
+    phone = sample["phone"]
+    typed_phone = f"({phone[4:6]}) {phone[6:9]}-{phone[9:]}"
+    endpoints = {
+        "client list, first page": (manager, "/api/v1/clients?limit=50"),
+        "client list, deep cursor page": (
+            manager,
+            f"/api/v1/clients?limit=50&cursor={urllib.parse.quote(cursor)}",
+        ),
+        "client list, filtered and sorted": (
+            manager,
+            "/api/v1/clients?limit=50&status=customer&sort=-created",
+        ),
+        "client list, scope own": (own, "/api/v1/clients?limit=50"),
+        "search: name prefix": (
+            manager,
+            "/api/v1/clients?limit=50&q=%D1%80%D0%BE%D0%BC%D0%B0%D1%88",
+        ),
+        "search: word": (manager, "/api/v1/clients?limit=50&q=terra"),
+        "search: phone typed differently": (
+            manager,
+            "/api/v1/clients?limit=50&q=" + urllib.parse.quote(typed_phone),
+        ),
+        "search: e-mail": (
+            manager,
+            "/api/v1/clients?limit=50&q=" + urllib.parse.quote(sample["email"]),
+        ),
+        "API client detail": (manager, f"/api/v1/clients/{sample['id']}"),
+    }
+    results: dict = {"endpoints": {}}
+    for name, (client, path) in endpoints.items():
+        row = measure(client, path, args.requests)
+        if name in ("client list, first page", "API client detail"):
+            row["rps"] = throughput(port, path, all_token, args.seconds)
+        results["endpoints"][name] = row
+        print(
+            f"{name:36} p50 {row['p50']:6.1f}  p95 {row['p95']:6.1f}  p99 {row['p99']:6.1f}",
+            flush=True,
+        )
+    return results
+
+
+if __name__ == "__main__":
+    main()
