@@ -102,7 +102,8 @@ def _register_plugin_blueprints(app: Flask, api) -> None:
             prefix = blueprint.url_prefix or ""
             options = (
                 {}
-                if prefix.startswith(f"/api/v1/{plugin_name}")
+                if prefix == f"/api/v1/{plugin_name}"
+                or prefix.startswith(f"/api/v1/{plugin_name}/")
                 else {"url_prefix": f"/api/v1/{plugin_name}{prefix}"}
             )
             _register_one(
@@ -117,7 +118,13 @@ def _register_one(app: Flask, plugin_name: str, blueprint, register) -> None:
     info = app.extensions["crm_plugins"].plugins[plugin_name]
     if not info.loaded:
         return
-    if blueprint.name != plugin_name and not blueprint.name.startswith(f"{plugin_name}_"):
+    claims = [
+        n
+        for n in app.extensions["crm_plugins"].plugins
+        if blueprint.name == n or blueprint.name.startswith(f"{n}_")
+    ]
+    if max(claims, key=len, default=None) != plugin_name:
+        # The longest name wins, as for tables: "hello_extra_x" is hello_extra's, not hello's.
         info.load_error = f"blueprint {blueprint.name!r} must be named after the plugin"
     elif blueprint.name in app.blueprints:
         info.load_error = f"blueprint name {blueprint.name!r} is taken"

@@ -144,6 +144,7 @@ def settings() -> list[SettingDefinition]:
             _l("Keep audit log entries (days, 0 = forever)"),
             "int",
             default=0,
+            max_value=36_500,
         ),
     ]
 

@@ -128,3 +128,19 @@ def test_the_widest_scope_of_a_users_roles_wins_and_admins_see_all(app):
         assert user.scope_for("deals") == "own"
         user.roles.append(Role(name="boss", is_admin=True))
         assert user.scope_for("deals") == "all"
+
+
+def test_a_stale_team_form_does_not_undo_a_newer_rename(app, admin_client):
+    from tests.conftest import post_form
+
+    with app.app_context():
+        team = Team(name="Sales")
+        db.session.add(team)
+        db.session.commit()
+        team_id = team.id
+    post_form(admin_client, f"/admin/teams/{team_id}", {"name": "Sales North", "version": "1"},
+              page="/admin/teams")
+    post_form(admin_client, f"/admin/teams/{team_id}", {"name": "Sales", "version": "1"},
+              page="/admin/teams")
+    with app.app_context():
+        assert db.session.get(Team, team_id).name == "Sales North"

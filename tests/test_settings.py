@@ -56,3 +56,10 @@ def test_unknown_or_overlong_settings_are_refused(app):
         assert services.save({"core.nope": "x"}) == {"core.nope": ["Unknown setting."]}
         errors = services.save({"core.company_name": "x" * 201})
         assert "at most 200" in errors["core.company_name"][0]
+
+
+def test_numbers_outside_a_settings_range_are_refused(app):
+    with app.app_context():
+        errors = services.save({"core.audit_retention_days": "99999999999"})
+        assert "from 0 to 36500" in errors["core.audit_retention_days"][0]
+        assert services.get("core.audit_retention_days") == 0

@@ -103,12 +103,20 @@ def get(name: str, app: Flask | None = None) -> PluginView:
     raise PluginError(f"unknown plugin {name!r}", status=404)
 
 
+def _serialise_toggles() -> None:
+    """One toggle at a time across processes (PostgreSQL; SQLite serialises its writers)."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(db.text("SELECT pg_advisory_xact_lock(7312650001)"))
+        db.session.expire_all()  # read the state as the previous toggle left it
+
+
 def enable(name: str, app: Flask | None = None) -> PluginView:
     app = app or current_app._get_current_object()
     reg = registry(app)
     info = reg.plugins.get(name)
     if info is None:
         raise PluginError(f"unknown plugin {name!r}", status=404)
+    _serialise_toggles()
     if not info.loaded:
         raise PluginError(f"plugin {name!r} cannot be enabled: {info.load_error}")
     reg.refresh(force=True)
@@ -150,6 +158,7 @@ def disable(name: str, app: Flask | None = None) -> PluginView:
     reg = registry(app)
     if name not in reg.plugins:
         raise PluginError(f"unknown plugin {name!r}", status=404)
+    _serialise_toggles()
     reg.refresh(force=True)
     dependents = sorted(n for n in reg.active if name in reg.plugins[n].requires)
     if dependents:

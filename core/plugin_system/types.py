@@ -50,6 +50,9 @@ class SettingDefinition:
     choices: tuple[str, ...] = ()
     help: str = ""
     max_length: int = 500
+    # Bounds of an "int" setting.
+    min_value: int = 0
+    max_value: int = 1_000_000
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,14 @@ def coerce(definition: SettingDefinition, raw: Any) -> Any:
         if isinstance(raw, bool):
             raise ValueError("Enter a whole number.")
         try:
-            return int(str(raw).strip())
+            number = int(str(raw).strip())
         except ValueError:
             raise ValueError("Enter a whole number.") from None
+        if not definition.min_value <= number <= definition.max_value:
+            raise ValueError(
+                f"Enter a number from {definition.min_value} to {definition.max_value}."
+            )
+        return number
     value = "" if raw is None else str(raw).strip()
     if definition.kind == "choice" and value not in definition.choices:
         raise ValueError(f"Choose one of: {', '.join(definition.choices)}.")

@@ -341,6 +341,8 @@ def team_edit(team_id: int):
     data = _form("name", "head_id")
     data.setdefault("head_id", None)
     loaded, errors = _load(TeamSchema(), data)
+    if not errors and request.form.get("version") != str(team.version):
+        errors = {"version": [_("Someone else changed this team meanwhile. Reload and try again.")]}
     if not errors:
         try:
             services.save_team(team, loaded)
