@@ -138,9 +138,17 @@ def test_a_stale_team_form_does_not_undo_a_newer_rename(app, admin_client):
         db.session.add(team)
         db.session.commit()
         team_id = team.id
-    post_form(admin_client, f"/admin/teams/{team_id}", {"name": "Sales North", "version": "1"},
-              page="/admin/teams")
-    post_form(admin_client, f"/admin/teams/{team_id}", {"name": "Sales", "version": "1"},
-              page="/admin/teams")
+    post_form(
+        admin_client,
+        f"/admin/teams/{team_id}",
+        {"name": "Sales North", "version": "1"},
+        page="/admin/teams",
+    )
+    post_form(
+        admin_client,
+        f"/admin/teams/{team_id}",
+        {"name": "Sales", "version": "1"},
+        page="/admin/teams",
+    )
     with app.app_context():
         assert db.session.get(Team, team_id).name == "Sales North"

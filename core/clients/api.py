@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from flask import current_app, jsonify, request
 from flask.views import MethodView
 from flask_smorest import abort
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from core.api import ApiBlueprint
-from core.clients import duplicates, merge, queries, services
+from core.clients import bulk, duplicates, merge, queries, services
 from core.clients.custom_fields import active_fields, coerce
 from core.clients.models import ClientRelation, ContactPerson
 from core.clients.schemas import (
@@ -127,6 +127,62 @@ class Export(MethodView):
         except ValidationFailed as exc:
             abort(422, message="Invalid input.", errors={"query": exc.errors})
         return export_response(params, fmt)
+
+
+class BulkSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(list(bulk.ACTIONS)))
+    value = fields.Raw(
+        allow_none=True,
+        metadata={
+            "description": "owner id (assign_owner), status code (set_status) or a list of tag "
+            "names (add_tags, remove_tags); none for trash"
+        },
+    )
+    ids = fields.List(fields.Integer(), validate=validate.Length(min=1, max=bulk.MAX_CLIENTS))
+    filter = fields.Dict(
+        metadata={
+            "description": "List filters, as the list's query "
+            "parameters; used when ids are not given"
+        }
+    )
+
+
+class BulkResultSchema(Schema):
+    changed = fields.Integer()
+
+
+@blp.route("/bulk")
+class Bulk(MethodView):
+    @requires("clients.edit")
+    @blp.arguments(BulkSchema)
+    @blp.response(200, BulkResultSchema)
+    def post(self, data):
+        """Change many clients at once: the ``ids`` given, or all that the ``filter`` matches."""
+        user = current_actor()
+        needed = bulk.ACTIONS[data["action"]]
+        if not user.has_permission(needed):
+            abort(403, message=f"You need the permission {needed!r}.")
+        if "ids" not in data and "filter" not in data:
+            abort(
+                422,
+                message="Invalid input.",
+                errors={"json": {"ids": ["Give the ids or a filter."]}},
+            )
+        try:
+            params = None
+            if "ids" not in data:
+                loaded = ClientListQuerySchema().load(
+                    {k: v for k, v in data["filter"].items() if not k.startswith("cf_")}
+                )
+                extra = {k: v for k, v in data["filter"].items() if k.startswith("cf_")}
+                params = list_params({**loaded, **extra})
+            ids = bulk.target_ids(user, data.get("ids"), params)
+            return {"changed": bulk.apply(user, data["action"], data.get("value"), ids)}
+        except ValidationError as exc:
+            abort(422, message="Invalid input.", errors={"json": {"filter": exc.messages}})
+        except ValidationFailed as exc:
+            db.session.rollback()
+            _invalid(exc)
 
 
 class DuplicateQuerySchema(Schema):

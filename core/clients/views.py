@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import (
@@ -26,7 +27,7 @@ from marshmallow import ValidationError
 
 from core.api import _flatten
 from core.audit.models import AuditLog
-from core.clients import duplicates, export, merge, queries, services
+from core.clients import bulk, duplicates, export, merge, queries, services
 from core.clients.api import list_params
 from core.clients.custom_fields import KINDS as FIELD_KINDS
 from core.clients.custom_fields import active_fields, save_field
@@ -37,6 +38,7 @@ from core.clients.models import (
     ContactMove,
     ContactPerson,
     CustomField,
+    SavedFilter,
 )
 from core.clients.schemas import (
     ADDRESS_KINDS,
@@ -137,9 +139,95 @@ def index():
         errors=errors,
         next_url=url_for(".index", **next_args) if cursor else None,
         export_args=export_args,
+        query_string=urlencode(
+            [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
+        ),
+        saved_filters=db.session.execute(
+            sa.select(SavedFilter).filter_by(user_id=current_actor().id).order_by(SavedFilter.name)
+        )
+        .scalars()
+        .all(),
         status_labels={o.code: o.label for o in services.options("status")},
         **_choices(),
     ), (422 if errors else 200)
+
+
+@bp.route("/bulk", methods=["POST"])
+@requires("clients.edit")
+def bulk_change():
+    """The list's bulk form: the ticked clients, or everything the current filter matches."""
+    user = current_actor()
+    action = request.form.get("action", "")
+    back = url_for(".index") + (
+        "?" + request.form.get("query", "") if request.form.get("query") else ""
+    )
+    needed = bulk.ACTIONS.get(action)
+    if needed and not user.has_permission(needed):
+        abort(403)
+    raw = request.form.get("value", "").strip()
+    value: Any = raw
+    if action == "assign_owner":
+        value = parse_id(raw)
+    elif action in ("add_tags", "remove_tags"):
+        value = [t for t in raw.split(",") if t.strip()]
+    try:
+        if request.form.get("scope") == "filter":
+            from urllib.parse import parse_qsl
+
+            from werkzeug.datastructures import MultiDict
+
+            args = MultiDict(parse_qsl(request.form.get("query", "")))
+            loaded = {k: v for k, v in args.items() if v and k != "cursor"}
+            for name in ("status", "source", "owner_id", "tags"):
+                if args.getlist(name):
+                    loaded[name] = [v for v in args.getlist(name) if v]
+            params = list_params(ClientListQuerySchema().load(loaded))
+            ids = bulk.target_ids(user, None, params)
+        else:
+            ids = bulk.target_ids(
+                user, [i for i in map(parse_id, request.form.getlist("ids")) if i], None
+            )
+        changed = bulk.apply(user, action, value, ids)
+        flash(_("%(count)s clients changed.", count=changed), "success")
+    except ValidationError as exc:
+        _flash_errors(_flatten(exc.messages))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        _flash_errors(exc.errors)
+    return redirect(back)
+
+
+@bp.route("/filters", methods=["POST"])
+@requires("clients.view")
+def filter_save():
+    name = request.form.get("name", "").strip()[:100]
+    query = request.form.get("query", "")[:2000]
+    if not name:
+        flash(_("Give the filter a name."), "error")
+    else:
+        saved = db.session.execute(
+            sa.select(SavedFilter).filter_by(user_id=current_actor().id, name=name)
+        ).scalar_one_or_none()
+        if saved is None:
+            db.session.add(
+                SavedFilter(user_id=current_actor().id, name=name, params={"query": query})
+            )
+        else:
+            saved.params = {"query": query}
+        db.session.commit()
+        flash(_("Filter %(name)s is saved.", name=name), "success")
+    return redirect(url_for(".index") + ("?" + query if query else ""))
+
+
+@bp.route("/filters/<int:filter_id>/delete", methods=["POST"])
+@requires("clients.view")
+def filter_delete(filter_id: int):
+    saved = db.session.get(SavedFilter, filter_id)
+    if saved is None or saved.user_id != current_actor().id:
+        abort(404)
+    db.session.delete(saved)
+    db.session.commit()
+    return redirect(url_for(".index"))
 
 
 @bp.route("/export.<any(csv, xlsx):fmt>")
