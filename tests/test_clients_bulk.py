@@ -87,7 +87,10 @@ def test_bad_bulk_requests_change_nothing(app):
         ({"action": "assign_owner", "value": 999, "ids": ids}, "value"),
         ({"action": "add_tags", "value": [], "ids": ids}, "value"),
         ({"action": "set_status", "value": "customer"}, "ids"),
-        ({"action": "set_status", "value": "customer", "filter": {"sort": "colour"}}, "filter.sort"),
+        (
+            {"action": "set_status", "value": "customer", "filter": {"sort": "colour"}},
+            "filter.sort",
+        ),
     ]
     for body, field in cases:
         response = client.post("/api/v1/clients/bulk", headers=headers, json=body)
