@@ -185,6 +185,23 @@ def api_token(client, email: str = ADMIN_EMAIL, password: str = PASSWORD) -> dic
     return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
 
+@pytest.fixture
+def api(app):
+    """The API as the admin: ``api.get(path)``, ``api.post(path, json=...)``, ... with a token."""
+    client = app.test_client()
+    headers = api_token(client)
+
+    class Api:
+        def __getattr__(self, method):
+            def call(path, **kwargs):
+                kwargs.setdefault("headers", headers)
+                return getattr(client, method)(path, **kwargs)
+
+            return call
+
+    return Api()
+
+
 def enable(app, name: str) -> None:
     with app.app_context():
         plugin_services.enable(name, app)

@@ -8,23 +8,7 @@ from openapi_spec_validator import validate
 
 from core.db import db
 from core.users.models import User
-from tests.conftest import ADMIN_EMAIL, api_token, login
-
-
-@pytest.fixture
-def api(app):
-    client = app.test_client()
-    headers = api_token(client)
-
-    class Api:
-        def __getattr__(self, method):
-            def call(path, **kwargs):
-                kwargs.setdefault("headers", headers)
-                return getattr(client, method)(path, **kwargs)
-
-            return call
-
-    return Api()
+from tests.conftest import ADMIN_EMAIL, login
 
 
 def _user_count(app) -> int:

@@ -11,22 +11,6 @@ from core.settings import services as settings
 from tests.conftest import api_token, make_user
 
 
-@pytest.fixture
-def api(app):
-    client = app.test_client()
-    headers = api_token(client)
-
-    class Api:
-        def __getattr__(self, method):
-            def call(path, **kwargs):
-                kwargs.setdefault("headers", headers)
-                return getattr(client, method)(path, **kwargs)
-
-            return call
-
-    return Api()
-
-
 def _set(app, **values):
     with app.app_context():
         assert settings.save(values) == {}

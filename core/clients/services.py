@@ -77,6 +77,22 @@ def _shape(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _check_phones_and_emails(data: dict[str, Any]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    region = phone_region()
+    for i, entry in enumerate(data.get("phones") or []):
+        try:
+            normalise.phone(entry["number"], region)
+        except ValueError as exc:
+            errors[f"phones.{i}"] = [f"{exc} ({entry['number']!r})"]
+    for i, entry in enumerate(data.get("emails") or []):
+        try:
+            normalise.email(entry["email"])
+        except ValueError as exc:
+            errors[f"emails.{i}"] = [f"{exc} ({entry['email']!r})"]
+    return errors
+
+
 def _check(data: dict[str, Any], client: Client | None) -> dict[str, list[str]]:
     """Every problem with ``data`` for a new (``client`` None) or existing client."""
     errors: dict[str, list[str]] = {}
@@ -106,17 +122,7 @@ def _check(data: dict[str, Any], client: Client | None) -> dict[str, list[str]]:
         problem = validate_tax_id(data["tax_id"], setting("core.tax_id_country") or "")
         if problem:
             errors["tax_id"] = [problem]
-    region = phone_region()
-    for i, entry in enumerate(data.get("phones") or []):
-        try:
-            normalise.phone(entry["number"], region)
-        except ValueError as exc:
-            errors[f"phones.{i}"] = [f"{exc} ({entry['number']!r})"]
-    for i, entry in enumerate(data.get("emails") or []):
-        try:
-            normalise.email(entry["email"])
-        except ValueError as exc:
-            errors[f"emails.{i}"] = [f"{exc} ({entry['email']!r})"]
+    errors.update(_check_phones_and_emails(data))
     if "custom" in data or creating:
         merged = dict(client.custom or {}) if client else {}
         merged.update(data.get("custom") or {})
@@ -358,17 +364,7 @@ def _check_contact(data: dict[str, Any], creating: bool) -> dict[str, list[str]]
     birthday = data.get("birthday")
     if isinstance(birthday, date) and birthday > date.today():
         errors["birthday"] = ["A birthday cannot be in the future."]
-    region = phone_region()
-    for i, entry in enumerate(data.get("phones") or []):
-        try:
-            normalise.phone(entry["number"], region)
-        except ValueError as exc:
-            errors[f"phones.{i}"] = [f"{exc} ({entry['number']!r})"]
-    for i, entry in enumerate(data.get("emails") or []):
-        try:
-            normalise.email(entry["email"])
-        except ValueError as exc:
-            errors[f"emails.{i}"] = [f"{exc} ({entry['email']!r})"]
+    errors.update(_check_phones_and_emails(data))
     return errors
 
 
