@@ -136,3 +136,30 @@ def test_a_concurrent_write_that_lost_the_race_gets_409_not_500(app):
         assert response.get_json()["code"] == "conflict"
     with app.app_context():
         assert db.session.get(Team, team_id).name == "Winner"
+
+
+def test_roles_at_creation_tokens_and_sign_ins_are_in_the_log(app):
+    client = app.test_client()
+    headers = api_token(client)
+    with app.app_context():
+        admin = db.session.execute(
+            sa.select(User).filter_by(email="admin@example.com")
+        ).scalar_one()
+        admin_id, role_id = admin.id, admin.roles[0].id
+    created = client.post(
+        "/api/v1/users",
+        headers=headers,
+        json={
+            "email": "boss2@example.com",
+            "name": "Boss",
+            "password": "long-enough-pw",
+            "role_ids": [role_id],
+        },
+    ).get_json()
+    first = _entries(app, "users", created["id"])[0]
+    assert first.changes["roles"] == [None, [role_id]]
+    tokens = _entries(app, "api_tokens", 1)
+    assert tokens[0].action == "create" and tokens[0].user_id == admin_id
+    assert tokens[0].changes["token_hash"] == ["***", "***"]
+    sign_ins = [e for e in _entries(app, "users", admin_id) if "last_login_at" in e.changes]
+    assert sign_ins and sign_ins[-1].user_id == admin_id

@@ -85,10 +85,15 @@ def field_changes(obj: Any, action: str) -> dict[str, Any]:
                 continue
             out[key] = ["***", "***"] if key in exclude else [_plain(old), _plain(new)]
     for rel in state.mapper.relationships:
-        if rel.secondary is None or action != "update":
+        if rel.secondary is None or action == "delete":
             continue
         hist = state.attrs[rel.key].history
-        if hist.added or hist.deleted:
+        if action == "create":
+            # A user created with the administrator role must show it in the history.
+            added = sorted(o.id for o in hist.added)
+            if added:
+                out[rel.key] = [None, added]
+        elif hist.added or hist.deleted:
             before = sorted({o.id for o in hist.unchanged} | {o.id for o in hist.deleted})
             after = sorted({o.id for o in hist.unchanged} | {o.id for o in hist.added})
             out[rel.key] = [before, after]

@@ -49,7 +49,8 @@ class Role(Audited, BusinessMixin, db.Model):
 
 class User(Audited, BusinessMixin, db.Model):
     __tablename__ = "users"
-    __audit_exclude__ = ("password_hash", "session_token", "last_login_at")
+    # Sign-ins show in the history as changes of last_login_at, made by the user.
+    __audit_exclude__ = ("password_hash", "session_token")
 
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -106,8 +107,11 @@ class User(Audited, BusinessMixin, db.Model):
         return f"<User {self.email}>"
 
 
-class ApiToken(db.Model):
+class ApiToken(Audited, db.Model):
+    """Creating and revoking tokens is audited: a token minted from a stolen session shows."""
+
     __tablename__ = "api_tokens"
+    __audit_exclude__ = ("token_hash",)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)

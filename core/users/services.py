@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
 
+from core.audit.models import audit_actor
 from core.config import SUPPORTED_LOCALES
 from core.db import db, utcnow
 from core.security import hash_token
@@ -215,9 +216,13 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
         return None
     if _hasher().check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
-    db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == email))
-    db.session.commit()
+    reset = audit_actor.set(user.id)  # the sign-in is the user's own change
+    try:
+        user.last_login_at = utcnow()
+        db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == email))
+        db.session.commit()
+    finally:
+        audit_actor.reset(reset)
     return user
 
 
@@ -232,8 +237,12 @@ def create_token(user: User, name: str, days: int | None = None) -> tuple[ApiTok
         prefix=raw[:12],
         expires_at=utcnow() + timedelta(days=days) if days else None,
     )
-    db.session.add(token)
-    db.session.commit()
+    reset = audit_actor.set(user.id)
+    try:
+        db.session.add(token)
+        db.session.commit()
+    finally:
+        audit_actor.reset(reset)
     return token, raw
 
 
