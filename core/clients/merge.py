@@ -26,23 +26,12 @@ from core.clients.models import (
     Phone,
     client_tags,
 )
+from core.clients.services import SIMPLE_FIELDS
 from core.db import db, utcnow
 from core.users.services import ValidationFailed
 
-# Fields a user picks from one of the clients; the rest are combined.
-CHOOSABLE = (
-    "kind",
-    "name",
-    "legal_name",
-    "tax_id",
-    "industry",
-    "status",
-    "category",
-    "source",
-    "owner_id",
-    "next_contact_on",
-    "website",
-)
+# Fields a user picks from one of the clients; notes are joined instead.
+CHOOSABLE = tuple(f for f in SIMPLE_FIELDS if f != "notes")
 
 
 def _plain(value: Any) -> Any:

@@ -147,56 +147,45 @@ def _tags(names: list[str]) -> list[Tag]:
     return tags
 
 
-def _replace_phones(client_id: int, entries: list[dict], contact_id: int | None = None) -> None:
+def _replace_entries(model, client_id: int, contact_id: int | None, rows: list[dict]) -> None:
+    """Replace the phones or e-mails of a client (or of one of its contact persons)."""
+    owner = model.contact_person_id
     db.session.execute(
-        sa.delete(Phone).where(
-            Phone.client_id == client_id,
-            Phone.contact_person_id.is_(None)
-            if contact_id is None
-            else Phone.contact_person_id == contact_id,
+        sa.delete(model).where(
+            model.client_id == client_id,
+            owner.is_(None) if contact_id is None else owner == contact_id,
         )
     )
+    for row in rows:
+        db.session.add(model(client_id=client_id, contact_person_id=contact_id, **row))
+
+
+def _replace_phones(client_id: int, entries: list[dict], contact_id: int | None = None) -> None:
     region = phone_region()
-    seen = set()
+    numbers = {}  # E.164 -> kind; the first spelling of a number wins
     for entry in entries:
-        e164 = normalise.phone(entry["number"], region)
-        if e164 in seen:
-            continue
-        seen.add(e164)
-        db.session.add(
-            Phone(
-                client_id=client_id,
-                contact_person_id=contact_id,
-                kind=entry.get("kind") or "work",
-                e164=e164,
-                digits_rev=normalise.reversed_digits(e164),
-            )
-        )
+        numbers.setdefault(normalise.phone(entry["number"], region), entry.get("kind") or "work")
+    _replace_entries(
+        Phone,
+        client_id,
+        contact_id,
+        [
+            {"e164": e164, "kind": kind, "digits_rev": normalise.reversed_digits(e164)}
+            for e164, kind in numbers.items()
+        ],
+    )
 
 
 def _replace_emails(client_id: int, entries: list[dict], contact_id: int | None = None) -> None:
-    db.session.execute(
-        sa.delete(Email).where(
-            Email.client_id == client_id,
-            Email.contact_person_id.is_(None)
-            if contact_id is None
-            else Email.contact_person_id == contact_id,
-        )
-    )
-    seen = set()
+    addresses = {}
     for entry in entries:
-        value = normalise.email(entry["email"])
-        if value in seen:
-            continue
-        seen.add(value)
-        db.session.add(
-            Email(
-                client_id=client_id,
-                contact_person_id=contact_id,
-                kind=entry.get("kind") or "work",
-                email=value,
-            )
-        )
+        addresses.setdefault(normalise.email(entry["email"]), entry.get("kind") or "work")
+    _replace_entries(
+        Email,
+        client_id,
+        contact_id,
+        [{"email": email, "kind": kind} for email, kind in addresses.items()],
+    )
 
 
 def _apply(client: Client, data: dict[str, Any]) -> None:
