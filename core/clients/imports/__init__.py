@@ -1,0 +1,1 @@
+"""Importing clients from CSV and XLSX files: upload, column mapping, preview, background run."""
