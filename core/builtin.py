@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from huey import crontab
 
 from core.clients.global_search import search_clients
+from core.clients.imports.services import run_import
 from core.clients.taxids import COUNTRIES as TAX_ID_COUNTRIES
 from core.config import SUPPORTED_LOCALES
 from core.notifications import deliver
@@ -48,6 +49,7 @@ def permissions() -> list[Permission]:
         Permission("clients.trash", _l("Restore clients from the trash and purge them")),
         Permission("clients.merge", _l("Merge duplicate clients")),
         Permission("clients.export", _l("Export client lists to CSV and XLSX")),
+        Permission("clients.import", _l("Import clients from CSV and XLSX files")),
         Permission("clients.configure", _l("Edit client statuses, sources and custom fields")),
     ]
 
@@ -183,6 +185,8 @@ def jobs(app: Flask) -> list[Job]:
         Job("core.purge_login_attempts", purge_login_attempts, schedule=crontab(minute="17")),
         Job("core.purge_audit_log", purge_audit_log, schedule=crontab(minute="23", hour="3")),
         Job("core.deliver_notification", deliver, retries=5),
+        # An import that stops is marked failed and goes on when the user asks; no retries.
+        Job("core.import_clients", run_import, retries=0),
     ]
 
 

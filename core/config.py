@@ -82,6 +82,7 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "BABEL_DEFAULT_TIMEZONE": env.get("CRM_DEFAULT_TIMEZONE", "UTC"),
         "BOOTSTRAP_SERVE_LOCAL": True,
         "MAX_CONTENT_LENGTH": _int("CRM_MAX_UPLOAD_MB", 60) * 1024 * 1024,
+        "CRM_IMPORT_MAX_MB": _int("CRM_IMPORT_MAX_MB", 25),
         "API_TITLE": "CRM API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

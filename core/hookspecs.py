@@ -220,12 +220,27 @@ def user_updated(app: Flask, user: User, changes: dict[str, Any]) -> None:
 
 @hookspec
 def client_created(app: Flask, client: Client) -> None:
-    """React to a new client (created in the UI, the API, an import or a web form).
+    """React to a new client (created in the UI, the API or a web form).
 
     Called after the client is committed.
 
     :param app: the Flask application.
     :param client: the new client.
+    """
+
+
+@hookspec
+def clients_imported(app: Flask, client_ids: list[int], user: User) -> None:
+    """React to clients created by an import, in batches of up to 1,000.
+
+    Called after each batch is committed, instead of ``client_created`` per client (an
+    import of 100,000 rows would otherwise make 100,000 calls). Clients an import updates
+    call ``client_updated`` as any change does.
+
+    :param app: the Flask application.
+    :param client_ids: ids of the new clients of this batch.
+    :param user: who runs the import (new clients belong to them unless the file says
+        otherwise).
     """
 
 

@@ -41,7 +41,7 @@ def _documents(ids: list[int]) -> dict[int, str]:
     for client_id, value in db.session.execute(
         sa.select(Email.client_id, Email.email).where(Email.client_id.in_(ids))
     ):
-        docs[client_id].append(value.replace("@", " ").replace(".", " ") + " " + value)
+        docs[client_id].append(email_words(value))
     for client_id, value in db.session.execute(
         sa.select(Phone.client_id, Phone.e164).where(Phone.client_id.in_(ids))
     ):
@@ -64,6 +64,29 @@ def _documents(ids: list[int]) -> dict[int, str]:
     return {cid: name_key(" ".join(parts)) for cid, parts in docs.items()}
 
 
+def email_words(email: str) -> str:
+    """An e-mail as words, so "ivan" and "example" find ivan@example.com, and as itself."""
+    return email.replace("@", " ").replace(".", " ") + " " + email
+
+
+def insert_documents(rows: list[dict]) -> None:
+    """Add index rows ``{"id": client_id, "doc": folded text}`` for clients not indexed yet."""
+    if not rows:
+        return
+    if dialect() == "postgresql":
+        db.session.execute(
+            sa.text(
+                f"INSERT INTO {PG_TABLE} (client_id, document) "
+                "VALUES (:id, to_tsvector('simple', :doc))"
+            ),
+            rows,
+        )
+    else:
+        db.session.execute(
+            sa.text(f"INSERT INTO {FTS_TABLE} (rowid, doc) VALUES (:id, :doc)"), rows
+        )
+
+
 def reindex(ids: Iterable[int]) -> None:
     """Rewrite the index rows of these clients (call after every change, same transaction)."""
     ids = sorted(set(ids))
@@ -73,19 +96,7 @@ def reindex(ids: Iterable[int]) -> None:
         remove(chunk)
         if not docs:
             continue
-        rows = [{"id": cid, "doc": doc} for cid, doc in docs.items()]
-        if dialect() == "postgresql":
-            db.session.execute(
-                sa.text(
-                    f"INSERT INTO {PG_TABLE} (client_id, document) "
-                    "VALUES (:id, to_tsvector('simple', :doc))"
-                ),
-                rows,
-            )
-        else:
-            db.session.execute(
-                sa.text(f"INSERT INTO {FTS_TABLE} (rowid, doc) VALUES (:id, :doc)"), rows
-            )
+        insert_documents([{"id": cid, "doc": doc} for cid, doc in docs.items()])
 
 
 def remove(ids: list[int]) -> None:

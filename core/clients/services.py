@@ -140,8 +140,9 @@ def _tags(names: list[str]) -> list[Tag]:
     for name in wanted:
         tag = existing.get(name.casefold())
         if tag is None:
-            tag = Tag(name=name)
-            db.session.add(tag)
+            # Inserted at once, so the audit of the client's tags sees its id.
+            tag_id = db.session.execute(sa.insert(Tag).values(name=name).returning(Tag.id))
+            tag = db.session.get(Tag, tag_id.scalar_one())
             existing[name.casefold()] = tag
         tags.append(tag)
     return tags
@@ -256,8 +257,10 @@ def update_client(client: Client, data: dict[str, Any]) -> Client:
         db.session.rollback()  # nothing changed: no new version, no history, no event
         return client
     if child_changes:
-        # Phones, e-mails and addresses live in their own rows; their change is the client's.
-        client.updated_at = utcnow()
+        if not changes:
+            # Phones, e-mails and addresses live in their own rows; their change is the
+            # client's (with field changes too, the client's row is already updated).
+            client.updated_at = utcnow()
         db.session.execute(
             sa.insert(AuditLog),
             [

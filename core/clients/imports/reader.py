@@ -1,0 +1,269 @@
+"""Reading an uploaded client file: CSV in any usual encoding and delimiter, or XLSX.
+
+Spreadsheet programs save CSV as UTF-8 (with or without a BOM), UTF-16 ("Unicode text"),
+Windows-1251 (Russian Excel) or Windows-1252/Latin-1 (German and Romanian Excel), with
+commas, semicolons or tabs. The encoding and delimiter are detected unless the user names
+them; a file that is none of these is refused with a message, never half-read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+ENCODINGS = ("utf-8", "utf-16", "cp1251", "cp1252", "latin-1")
+DELIMITERS = (",", ";", "\t", "|")
+SAMPLE_ROWS = 5
+MAX_COLUMNS = 200
+
+csv.field_size_limit(1024 * 1024)
+
+
+class FileRefused(ValueError):
+    """The file cannot be imported; the message says why, for the user."""
+
+
+@dataclass
+class FileInfo:
+    kind: str  # csv or xlsx
+    header: list[str]
+    total_rows: int
+    encoding: str | None = None
+    delimiter: str | None = None
+    sample: list[list[str]] = field(default_factory=list)
+
+
+def inspect(
+    data: bytes, filename: str, encoding: str | None = None, delimiter: str | None = None
+) -> FileInfo:
+    """What the file holds: its kind, header, row count and first rows; FileRefused if bad."""
+    if not data.strip():
+        raise FileRefused("The file is empty.")
+    kind = file_kind(data, filename)
+    if kind == "xlsx":
+        header, total, sample = _inspect_xlsx(data)
+        return FileInfo("xlsx", header, total, sample=sample)
+    text, encoding = decode(data, encoding)
+    delimiter = delimiter or sniff_delimiter(text)
+    header: list[str] | None = None
+    total = 0
+    sample: list[list[str]] = []
+    for _number, cells in _csv_rows(text, delimiter):
+        if header is None:
+            header = cells
+            continue
+        total += 1
+        if len(sample) < SAMPLE_ROWS:
+            sample.append(cells)
+    if header is None:
+        raise FileRefused("The file is empty.")
+    return FileInfo("csv", _clean_header(header), total, encoding, delimiter, sample)
+
+
+def rows(
+    data: bytes, kind: str, encoding: str | None, delimiter: str | None
+) -> Iterator[tuple[int, list[str]]]:
+    """(line number in the file, cells) for every non-empty row after the header."""
+    if kind == "xlsx":
+        source = _xlsx_rows(data)
+    else:
+        text, _ = decode(data, encoding)
+        source = _csv_rows(text, delimiter or sniff_delimiter(text))
+    first = True
+    for number, cells in source:
+        if first:
+            first = False
+            continue
+        yield number, cells
+
+
+def file_kind(data: bytes, filename: str) -> str:
+    head = data[:8]
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise FileRefused(
+            "This is an old Excel (.xls) workbook; save it as .xlsx or CSV and upload that."
+        )
+    if head.startswith((b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"Rar!")):
+        raise FileRefused("This is not a CSV or XLSX file.")
+    if b"\x00" in data[:4096] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FileRefused("This is not a CSV or XLSX file (it holds binary data).")
+    return "csv"
+
+
+def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
+    """The file's text and the encoding it was read with."""
+    if encoding:
+        if encoding not in ENCODINGS:
+            known = ", ".join(ENCODINGS)
+            raise FileRefused(f"Unknown encoding {encoding!r}; choose one of {known}.")
+        try:
+            text = data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+        except UnicodeDecodeError as exc:
+            raise FileRefused(
+                f"The file is not {encoding} (byte {exc.start + 1} cannot be read); "
+                "choose its encoding or let the CRM detect it."
+            ) from None
+        return _check_text(text), encoding
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return _check_text(data.decode("utf-16")), "utf-16"
+        except UnicodeDecodeError:
+            raise FileRefused("The file starts as UTF-16 text but cannot be read so.") from None
+    try:
+        return _check_text(data.decode("utf-8-sig")), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    guess = _guess_single_byte(data)
+    try:
+        return _check_text(data.decode(guess)), guess
+    except UnicodeDecodeError:
+        return _check_text(data.decode("latin-1")), "latin-1"
+
+
+def _guess_single_byte(data: bytes) -> str:
+    """Windows-1251 or Windows-1252: in Cyrillic text most letters are bytes 0xC0-0xFF, in
+    German or Romanian text accented letters are a few among many ASCII ones."""
+    sample = data[:200_000]
+    high = sum(1 for b in sample if b >= 0xC0)
+    ascii_letters = sum(1 for b in sample if 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A)
+    if high and high >= 0.3 * (high + ascii_letters):
+        return "cp1251"
+    # Romanian ș ț (and others) are not in Latin-1; 0x80-0x9F are printable only in cp1252.
+    return "cp1252"
+
+
+def _check_text(text: str) -> str:
+    sample = text[:20_000]
+    controls = sum(1 for c in sample if c < " " and c not in "\r\n\t")
+    if controls > max(3, len(sample) // 100):
+        raise FileRefused("This is not a CSV or XLSX file (it holds binary data).")
+    return text
+
+
+def sniff_delimiter(text: str) -> str:
+    """The delimiter that splits the first lines into the same number (>1) of columns."""
+    lines = [line for line in text[:65_536].splitlines()[:50] if line.strip()]
+    if len(lines) > 1 and not text[:65_536].endswith(("\n", "\r")) and len(text) > 65_536:
+        lines = lines[:-1]  # the last line may be cut off
+    best, best_score = ",", (0.0, 0)
+    for delimiter in DELIMITERS:
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=delimiter)]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        common = max(set(counts), key=counts.count)
+        if common < 2:
+            continue
+        score = (counts.count(common) / len(counts), common)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) > MAX_COLUMNS:
+                raise FileRefused(
+                    f"Line {reader.line_num} has {len(cells)} columns; at most {MAX_COLUMNS}."
+                )
+            yield reader.line_num, [_unescape(c.replace("\x00", "").strip()) for c in cells]
+    except csv.Error as exc:
+        raise FileRefused(f"Line {reader.line_num} cannot be read as CSV: {exc}.") from None
+
+
+def _unescape(cell: str) -> str:
+    """Undo the apostrophe an export puts before a cell that looks like a formula."""
+    if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@"):
+        return cell[1:]
+    return cell
+
+
+def _clean_header(header: list[str]) -> list[str]:
+    return [(h or "").lstrip("\ufeff").strip()[:200] for h in header]
+
+
+def _open_workbook(data: bytes):
+    from openpyxl import load_workbook
+
+    try:
+        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        raise FileRefused(f"This is not a readable XLSX workbook ({exc}).") from None
+
+
+def _inspect_xlsx(data: bytes) -> tuple[list[str], int, list[list[str]]]:
+    workbook = _open_workbook(data)
+    try:
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
+        if sheet is None:
+            raise FileRefused("The workbook has no sheets.")
+        header: list[str] | None = None
+        sample: list[list[str]] = []
+        seen = 0
+        for _number, cells in _sheet_rows(sheet):
+            if header is None:
+                header = cells
+                continue
+            seen += 1
+            if len(sample) < SAMPLE_ROWS:
+                sample.append(cells)
+            elif seen > 2 * SAMPLE_ROWS:
+                break
+        if header is None:
+            raise FileRefused("The file is empty.")
+        # The sheet's own size; the import counts exactly as it reads.
+        estimate = max((sheet.max_row or 1) - 1, seen)
+        return _clean_header(header), estimate, sample
+    finally:
+        workbook.close()
+
+
+def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
+    workbook = _open_workbook(data)
+    try:
+        yield from _sheet_rows(workbook.worksheets[0])
+    finally:
+        workbook.close()
+
+
+def _sheet_rows(sheet) -> Iterator[tuple[int, list[str]]]:
+    try:
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [_cell_text(v) for v in values[:MAX_COLUMNS]]
+            while cells and not cells[-1]:
+                cells.pop()
+            if cells:
+                yield number, cells
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        raise FileRefused(f"This is not a readable XLSX workbook ({exc}).") from None
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        if value.time() == time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        # Phone numbers and ids typed into Excel become floats: 37369123456.0.
+        return str(int(value)) if value.is_integer() else repr(value)
+    return _unescape(str(value).replace("\x00", "").strip())

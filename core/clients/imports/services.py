@@ -1,0 +1,806 @@
+"""Uploading, previewing and running client imports; the run is the ``core.import_clients`` job.
+
+A run reads the stored file in batches of ``BATCH`` rows. Each row is checked (see ``rows``),
+matched against the registry by id, tax id, e-mail, phone and name, and then created in
+bulk (SQLAlchemy Core executemany: clients, phones, e-mails, tags, addresses, contact
+persons, the search index and the audit log), updated through the client service, or left
+alone, as the user chose for duplicates. Every row that fails or is skipped is recorded with
+its line, column and reason. Progress is committed with each batch, so a run that stops can
+go on from where it stopped without importing a row twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from core.audit.models import AuditLog, audit_actor
+from core.clients import normalise, search, services
+from core.clients.imports import mapping as fields
+from core.clients.imports import reader
+from core.clients.imports.models import (
+    ON_DUPLICATE,
+    ClientImport,
+    ClientImportFile,
+    ClientImportIssue,
+)
+from core.clients.imports.rows import Context, Row, missing_required, parse
+from core.clients.models import (
+    Address,
+    Client,
+    ContactPerson,
+    Email,
+    Phone,
+    Tag,
+    client_tags,
+)
+from core.db import db, utcnow
+from core.security import scoped
+from core.users.models import User
+from core.users.services import ValidationFailed
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+PREVIEW_ROWS = 20
+JOB = "core.import_clients"
+
+
+def max_bytes() -> int:
+    return current_app.config["CRM_IMPORT_MAX_MB"] * 1024 * 1024
+
+
+def refuse_size(size: int) -> None:
+    limit = max_bytes() // 1048576
+    raise ValidationFailed(
+        {
+            "file": [
+                f"The file is {size / 1048576:.1f} MB; imports take files up to {limit} MB. "
+                "Split it into parts."
+            ]
+        }
+    )
+
+
+def upload(
+    data: bytes,
+    filename: str,
+    user: User,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+) -> ClientImport:
+    """Store an uploaded file after reading its header and counting its rows."""
+    if len(data) > max_bytes():
+        refuse_size(len(data))
+    if encoding and encoding not in reader.ENCODINGS:
+        raise ValidationFailed({"encoding": [f"Choose one of: {', '.join(reader.ENCODINGS)}."]})
+    if delimiter and delimiter not in reader.DELIMITERS:
+        raise ValidationFailed({"delimiter": ["Choose a comma, semicolon, tab or |."]})
+    try:
+        info = reader.inspect(data, filename, encoding or None, delimiter or None)
+    except reader.FileRefused as exc:
+        raise ValidationFailed({"file": [str(exc)]}) from None
+    if not any(info.header):
+        raise ValidationFailed({"file": ["The first row must name the columns."]})
+    if info.total_rows == 0:
+        raise ValidationFailed({"file": ["The file has a header row but no clients."]})
+    job = ClientImport(
+        filename=(filename or "upload")[:255],
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        file_kind=info.kind,
+        encoding=info.encoding,
+        delimiter=info.delimiter,
+        header=info.header,
+        total_rows=info.total_rows,
+        mapping=fields.guess(info.header),
+        on_duplicate="skip",
+        default_owner_id=user.id,
+        created_by_id=user.id,
+        status="uploaded",
+        message="",
+    )
+    db.session.add(job)
+    db.session.flush()
+    db.session.add(ClientImportFile(import_id=job.id, content=data))
+    db.session.commit()
+    return job
+
+
+def sample(job: ClientImport, count: int = reader.SAMPLE_ROWS) -> list[tuple[int, list[str]]]:
+    """The first rows of the file, as (line, cells)."""
+    out = []
+    for number, cells in reader.rows(_content(job), job.file_kind, job.encoding, job.delimiter):
+        out.append((number, cells))
+        if len(out) >= count:
+            break
+    return out
+
+
+def earlier_runs(job: ClientImport) -> list[ClientImport]:
+    """Finished imports of the same file (same bytes)."""
+    return (
+        db.session.execute(
+            sa.select(ClientImport)
+            .where(
+                ClientImport.sha256 == job.sha256,
+                ClientImport.id != job.id,
+                ClientImport.status == "done",
+                ClientImport.dry_run.is_(False),
+            )
+            .order_by(ClientImport.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+
+
+def configure(job: ClientImport, settings: dict[str, Any]) -> None:
+    """Check and set the mapping and the choices of a run; ValidationFailed changes nothing."""
+    errors: dict[str, list[str]] = {}
+    mapping = settings.get("mapping", job.mapping)
+    if not isinstance(mapping, list):
+        errors["mapping"] = ["Give a list with one field (or null) per column."]
+    else:
+        mapping = [m or None for m in mapping]
+        errors.update(fields.check(mapping, len(job.header)))
+    on_duplicate = settings.get("on_duplicate", job.on_duplicate)
+    if on_duplicate not in ON_DUPLICATE:
+        errors["on_duplicate"] = [f"Choose one of: {', '.join(ON_DUPLICATE)}."]
+    owner_id = settings.get("default_owner_id", job.default_owner_id)
+    if owner_id is not None:
+        owner = db.session.get(User, owner_id) if isinstance(owner_id, int) else None
+        if owner is None or not owner.active:
+            errors["default_owner_id"] = ["No such active user."]
+    if errors:
+        raise ValidationFailed(errors)
+    job.mapping = mapping
+    job.on_duplicate = on_duplicate
+    job.default_owner_id = owner_id
+    job.dry_run = bool(settings.get("dry_run", False))
+
+
+def start(job: ClientImport, settings: dict[str, Any]) -> ClientImport:
+    """Queue a run with these settings (a dry run checks every row and writes no client)."""
+    if job.status in ("queued", "running"):
+        raise ValidationFailed({"status": ["This import is running already."]}, 409)
+    if job.status == "done" and not job.dry_run:
+        raise ValidationFailed(
+            {"status": ["This import has finished; upload the file again."]}, 409
+        )
+    configure(job, settings)
+    earlier = earlier_runs(job)
+    if earlier and job.on_duplicate == "create" and not job.dry_run:
+        db.session.rollback()
+        raise ValidationFailed(
+            {
+                "on_duplicate": [
+                    f"This file was imported already (import #{earlier[0].id}); choose skip or "
+                    "update so its rows are not created twice."
+                ]
+            },
+            409,
+        )
+    db.session.execute(sa.delete(ClientImportIssue).where(ClientImportIssue.import_id == job.id))
+    job.status = "queued"
+    job.processed = job.created_count = job.updated_count = 0
+    job.skipped_count = job.failed_count = 0
+    job.started_at = job.finished_at = None
+    job.message = ""
+    db.session.commit()
+    from core.jobs import enqueue
+
+    enqueue(JOB, import_id=job.id)
+    return job
+
+
+def resume(job: ClientImport) -> ClientImport:
+    """Go on with a run that stopped (failed): rows already handled are not read again."""
+    if job.status != "failed":
+        raise ValidationFailed({"status": ["Only a stopped import can go on."]}, 409)
+    job.status = "queued"
+    job.message = ""
+    db.session.commit()
+    from core.jobs import enqueue
+
+    enqueue(JOB, import_id=job.id)
+    return job
+
+
+def preview(job: ClientImport, settings: dict[str, Any], user: User) -> list[dict[str, Any]]:
+    """What the first rows would do with these settings; nothing is saved."""
+    configure(job, settings)
+    run = Run(job, user, Context.load(), write=False)
+    batch = sample(job, PREVIEW_ROWS)
+    outcome = run.process(batch)
+    db.session.rollback()  # the settings are only remembered when the run starts
+    return outcome
+
+
+def run_import(import_id: int) -> None:
+    """The job: run (or go on with) an import."""
+    job = db.session.get(ClientImport, import_id)
+    if job is None or job.status not in ("queued", "running"):
+        return
+    user = db.session.get(User, job.created_by_id) if job.created_by_id else None
+    if user is None or not user.active:
+        _stop(job, "The user who started this import no longer exists or is deactivated.")
+        return
+    token = audit_actor.set(user.id)
+    try:
+        job.status = "running"
+        job.started_at = job.started_at or utcnow()
+        db.session.commit()
+        run = Run(job, user, Context.load(), write=not job.dry_run)
+        batch: list[tuple[int, list[str]]] = []
+        seen, done_before = 0, job.processed
+        for number, cells in reader.rows(_content(job), job.file_kind, job.encoding, job.delimiter):
+            seen += 1
+            if seen <= done_before:
+                continue  # handled before the run stopped
+            batch.append((number, cells))
+            if len(batch) >= BATCH:
+                run.process(batch)
+                batch = []
+        if batch:
+            run.process(batch)
+        db.session.refresh(job)
+        job.total_rows = job.processed
+        job.status = "done"
+        job.finished_at = utcnow()
+        db.session.commit()
+    except reader.FileRefused as exc:
+        db.session.rollback()
+        _stop(job, str(exc))
+    except Exception as exc:  # noqa: BLE001 - the user must see that the run stopped, and why
+        log.exception("import %s stopped", import_id)
+        db.session.rollback()
+        _stop(
+            job,
+            f"The import stopped after {job.processed} rows ({type(exc).__name__}); "
+            "the rows before are saved. Go on to import the rest.",
+        )
+    finally:
+        audit_actor.reset(token)
+
+
+def _stop(job: ClientImport, message: str) -> None:
+    db.session.execute(
+        sa.update(ClientImport)
+        .where(ClientImport.id == job.id)
+        .values(status="failed", message=message, finished_at=utcnow())
+    )
+    db.session.commit()
+
+
+def _content(job: ClientImport) -> bytes:
+    return db.session.execute(
+        sa.select(ClientImportFile.content).where(ClientImportFile.import_id == job.id)
+    ).scalar_one()
+
+
+@dataclass
+class Planned:
+    row: Row
+    action: str  # create, update, skip, error
+    client_id: int | None = None
+    reason: str = ""
+    matches: list[int] = field(default_factory=list)
+
+
+class Run:
+    """One pass over an import's rows; ``write=False`` decides without saving (previews, dry
+    runs)."""
+
+    def __init__(self, job: ClientImport, user: User, ctx: Context, write: bool) -> None:
+        self.job = job
+        self.user = user
+        self.ctx = ctx
+        self.write = write
+        self.mapping = list(job.mapping)
+        self.header = list(job.header)
+        self.policy = job.on_duplicate
+        self.default_owner_id = job.default_owner_id
+        self.first_row_of_key: dict[tuple[str, str], int] = {}
+        self.created_in_run: dict[int, int] = {}  # client id -> file line
+        self._tags: dict[str, int] | None = None
+
+    # --- deciding ---------------------------------------------------------------------
+
+    def process(self, batch: list[tuple[int, list[str]]]) -> list[dict[str, Any]]:
+        """Handle one batch; returns what happened to each row (for previews)."""
+        rows = [parse(n, cells, self.mapping, self.header, self.ctx) for n, cells in batch]
+        found = self._match([r for r in rows if not r.errors])
+        visible = self._visible({cid for hits in found.values() for cid in hits})
+        plans = [self._plan(row, found.get(row.number, {}), visible) for row in rows]
+        # Updates first: each commits on its own (through the client service), and the new
+        # clients, the problems and the progress of the batch are then committed together.
+        updated = self._update([p for p in plans if p.action == "update"])
+        creating = [p for p in plans if p.action == "create"]
+        created = self._create(creating) if self.write else creating
+        self._record(plans, len(batch), len(created), len(updated))
+        if self.write:
+            db.session.commit()
+            if created:
+                app = current_app._get_current_object()
+                app.extensions["crm_plugins"].notify(
+                    "clients_imported",
+                    app=app,
+                    client_ids=[p.client_id for p in created],
+                    user=self.user,
+                )
+        return [self._describe(p) for p in plans]
+
+    def _match(self, rows: list[Row]) -> dict[int, dict[int, list[str]]]:
+        """For each row, the live clients sharing a key with it: {line: {client id: reasons}}."""
+        wanted: dict[str, set[str]] = {}
+        for row in rows:
+            for kind, value in row.keys():
+                wanted.setdefault(kind, set()).add(value)
+        hits: dict[tuple[str, str], set[int]] = {}
+        live = Client.deleted_at.is_(None)
+        queries = {
+            "id": lambda v: sa.select(Client.id, sa.cast(Client.id, sa.String).label("key")).where(
+                Client.id.in_([int(x) for x in v]), live
+            ),
+            "tax id": lambda v: sa.select(Client.id, Client.tax_id_key).where(
+                Client.tax_id_key.in_(v), live
+            ),
+            "e-mail": lambda v: (
+                sa.select(Email.client_id, Email.email)
+                .join(Client, Client.id == Email.client_id)
+                .where(Email.email.in_(v), live)
+            ),
+            "phone": lambda v: (
+                sa.select(Phone.client_id, Phone.e164)
+                .join(Client, Client.id == Phone.client_id)
+                .where(Phone.e164.in_(v), live)
+            ),
+            "name": lambda v: sa.select(
+                Client.id, (Client.kind + sa.literal(":") + Client.name_key).label("key")
+            ).where(Client.name_key.in_({x.partition(":")[2] for x in v}), live),
+        }
+        for kind, values in wanted.items():
+            for client_id, key in db.session.execute(queries[kind](values)):
+                hits.setdefault((kind, str(key)), set()).add(client_id)
+        out: dict[int, dict[int, list[str]]] = {}
+        for row in rows:
+            for kind, value in row.keys():
+                for client_id in hits.get((kind, value), ()):
+                    reasons = out.setdefault(row.number, {}).setdefault(client_id, [])
+                    if kind not in reasons:
+                        reasons.append(kind)
+        return out
+
+    def _visible(self, ids: set[int]) -> set[int]:
+        if not ids:
+            return set()
+        query = scoped(
+            sa.select(Client.id).where(Client.id.in_(ids)), self.user, "clients", Client.owner_id
+        )
+        return set(db.session.execute(query).scalars())
+
+    def _plan(self, row: Row, found: dict[int, list[str]], visible: set[int]) -> Planned:
+        if row.errors:
+            return Planned(row, "error")
+        earlier = self._earlier_line(row, found)
+        if self.policy == "create" or (not found and earlier is None):
+            missing_required(row, self.mapping, self.header)
+            if row.errors:
+                return Planned(row, "error")
+            for key in row.keys():
+                self.first_row_of_key.setdefault(key, row.number)
+            return Planned(row, "create")
+        if earlier is not None:
+            line, reason = earlier
+            return Planned(row, "skip", reason=f"Same {reason} as line {line} of this file.")
+        ids = sorted(found)
+        why = " and ".join(dict.fromkeys(r for reasons in found.values() for r in reasons))
+        if len(ids) > 1:
+            listed = ", ".join(f"#{i}" for i in ids[:5] if i in visible)
+            return Planned(
+                row,
+                "skip",
+                reason=f"Matches {len(ids)} clients (same {why}) {listed}".strip() + ".",
+                matches=[i for i in ids if i in visible],
+            )
+        client_id = ids[0]
+        if client_id not in visible:
+            return Planned(
+                row, "skip", reason=f"Already in the CRM (same {why}), owned by another user."
+            )
+        if self.policy == "skip":
+            return Planned(
+                row,
+                "skip",
+                client_id,
+                reason=f"Already in the CRM as client #{client_id} (same {why}).",
+                matches=[client_id],
+            )
+        return Planned(row, "update", client_id, matches=[client_id])
+
+    def _earlier_line(self, row: Row, found: dict[int, list[str]]) -> tuple[int, str] | None:
+        """An earlier line of this file that created the same client, and the shared key."""
+        for key in row.keys():
+            line = self.first_row_of_key.get(key)
+            if line is not None:
+                return line, key[0]
+        for client_id, reasons in found.items():
+            if client_id in self.created_in_run:
+                return self.created_in_run[client_id], reasons[0]
+        return None
+
+    # --- writing ----------------------------------------------------------------------
+
+    def _create(self, plans: list[Planned]) -> list[Planned]:
+        if not plans:
+            return []
+        now = utcnow()
+        label = f"#{self.job.id} {self.job.filename}"
+        client_rows = []
+        for plan in plans:
+            data = plan.row.client
+            client_rows.append(
+                {
+                    "kind": data.get("kind", "company"),
+                    "name": data.get("name", ""),
+                    "name_key": data.get("name_key", ""),
+                    "legal_name": data.get("legal_name"),
+                    "tax_id": data.get("tax_id"),
+                    "tax_id_key": data.get("tax_id_key"),
+                    "industry": data.get("industry"),
+                    "status": data.get("status") or self.ctx.default_status,
+                    "category": data.get("category"),
+                    "source": data.get("source"),
+                    "owner_id": data.get("owner_id") or self.default_owner_id,
+                    "notes": data.get("notes", ""),
+                    "next_contact_on": data.get("next_contact_on"),
+                    "website": data.get("website"),
+                    "custom": data.get("custom", {}),
+                    "created_at": now,
+                    "updated_at": now,
+                    "version": 1,
+                    "created_by_id": self.user.id,
+                }
+            )
+        table = Client.__table__
+        ids = (
+            db.session.execute(
+                sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), client_rows
+            )
+            .scalars()
+            .all()
+        )
+        phones, emails, tag_links, addresses, audits, documents = [], [], [], [], [], []
+        contacts: list[tuple[Planned, dict[str, Any]]] = []
+        for plan, client_id, values in zip(plans, ids, client_rows, strict=True):
+            row = plan.row
+            plan.client_id = client_id
+            self.created_in_run[client_id] = row.number
+            phones += [_phone_row(client_id, None, p) for p in row.phones]
+            emails += [_email_row(client_id, None, e) for e in row.emails]
+            tag_links += [{"client_id": client_id, "tag_id": t} for t in self._tag_ids(row.tags)]
+            if row.address:
+                addresses.append({"client_id": client_id, **_address(row.address)})
+            if row.contact:
+                contacts.append((plan, row.contact))
+            audits.append(
+                _audit(
+                    "clients",
+                    client_id,
+                    {
+                        **{k: [None, _plain(v)] for k, v in values.items() if _audited(k, v)},
+                        **({"phones": [None, row.phones]} if row.phones else {}),
+                        **({"emails": [None, row.emails]} if row.emails else {}),
+                        **({"tags": [None, row.tags]} if row.tags else {}),
+                        "import": [None, f"{label}, line {row.number}"],
+                    },
+                    now,
+                    self.user.id,
+                )
+            )
+            documents.append(
+                (
+                    client_id,
+                    [
+                        values["name"],
+                        values["legal_name"] or "",
+                        values["tax_id"] or "",
+                        *map(search.email_words, (*row.emails, *_of(row.contact, "emails"))),
+                        *(p.lstrip("+") for p in (*row.phones, *_of(row.contact, "phones"))),
+                        *row.tags,
+                    ],
+                )
+            )
+        if contacts:
+            contact_table = ContactPerson.__table__
+            contact_ids = (
+                db.session.execute(
+                    sa.insert(contact_table).returning(
+                        contact_table.c.id, sort_by_parameter_order=True
+                    ),
+                    [
+                        {
+                            "client_id": plan.client_id,
+                            "first_name": c.get("first_name", ""),
+                            "middle_name": c.get("middle_name", ""),
+                            "last_name": c.get("last_name", ""),
+                            "position": c.get("position", ""),
+                            "birthday": None,
+                            "notes": "",
+                            "created_at": now,
+                            "updated_at": now,
+                            "version": 1,
+                            "created_by_id": self.user.id,
+                        }
+                        for plan, c in contacts
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            names = {}
+            for (plan, c), contact_id in zip(contacts, contact_ids, strict=True):
+                phones += [_phone_row(plan.client_id, contact_id, p) for p in c.get("phones", [])]
+                emails += [_email_row(plan.client_id, contact_id, e) for e in c.get("emails", [])]
+                full = " ".join(c.get(k, "") for k in ("first_name", "middle_name", "last_name"))
+                names[plan.client_id] = full
+                audits.append(
+                    _audit(
+                        "contact_persons",
+                        contact_id,
+                        {
+                            k: [None, c[k]]
+                            for k in ("first_name", "middle_name", "last_name", "position")
+                            if c.get(k)
+                        }
+                        | {"client_id": [None, plan.client_id]},
+                        now,
+                        self.user.id,
+                    )
+                )
+            documents = [(cid, [*parts, names.get(cid, "")]) for cid, parts in documents]
+        for table, rows in (
+            (Phone.__table__, phones),
+            (Email.__table__, emails),
+            (client_tags, tag_links),
+            (Address.__table__, addresses),
+            (AuditLog.__table__, audits),
+        ):
+            if rows:
+                db.session.execute(sa.insert(table), rows)
+        search.insert_documents(
+            [{"id": cid, "doc": normalise.name_key(" ".join(parts))} for cid, parts in documents]
+        )
+        return plans
+
+    def _tag_ids(self, names: list[str]) -> list[int]:
+        if not names:
+            return []
+        if self._tags is None:
+            self._tags = {
+                name.casefold(): tag_id
+                for tag_id, name in db.session.execute(sa.select(Tag.id, Tag.name))
+            }
+        out = []
+        for name in names:
+            tag_id = self._tags.get(name.casefold())
+            if tag_id is None:
+                tag_id = db.session.execute(
+                    sa.insert(Tag).values(name=name).returning(Tag.id)
+                ).scalar_one()
+                self._tags[name.casefold()] = tag_id
+            if tag_id not in out:
+                out.append(tag_id)
+        return out
+
+    def _update(self, plans: list[Planned]) -> list[Planned]:
+        """Add what the rows bring to the clients they match; returns those that changed."""
+        if not plans:
+            return []
+        clients = {
+            c.id: c
+            for c in db.session.execute(
+                sa.select(Client)
+                .where(Client.id.in_([p.client_id for p in plans]))
+                .options(
+                    selectinload(Client.phones),
+                    selectinload(Client.emails),
+                    selectinload(Client.tags),
+                    selectinload(Client.addresses),
+                    selectinload(Client.contacts),
+                )
+            ).scalars()
+        }
+        changes = [(p, *_changes(clients[p.client_id], p.row)) for p in plans]
+        changed = []
+        for plan, data, contact in changes:
+            if not data and not contact:
+                plan.action, plan.reason = "skip", "Nothing new for the client."
+                continue
+            if self.write:
+                client = db.session.get(Client, plan.client_id)
+                try:
+                    if data:
+                        services.update_client(client, data)
+                    if contact:
+                        services.save_contact(client, contact)
+                except (ValidationFailed, StaleDataError) as exc:
+                    db.session.rollback()
+                    plan.action = "error"
+                    plan.reason = (
+                        str(exc)
+                        if isinstance(exc, ValidationFailed)
+                        else "Someone changed the client meanwhile; run the import again."
+                    )
+                    continue
+            changed.append(plan)
+        return changed
+
+    def _record(self, plans: list[Planned], handled: int, created: int, updated: int) -> None:
+        issues = []
+        skipped = failed = 0
+        for plan in plans:
+            if plan.action == "error":
+                failed += 1
+                problems = plan.row.errors or [("", "", plan.reason)]
+                issues += [
+                    {
+                        "import_id": self.job.id,
+                        "row": plan.row.number,
+                        "column": column[:200],
+                        "value": value[:500],
+                        "message": message[:500],
+                        "kind": "error",
+                    }
+                    for column, value, message in problems
+                ]
+            elif plan.action == "skip":
+                skipped += 1
+                issues.append(
+                    {
+                        "import_id": self.job.id,
+                        "row": plan.row.number,
+                        "column": "",
+                        "value": "",
+                        "message": plan.reason[:500],
+                        "kind": "skipped",
+                    }
+                )
+        if self.job.status not in ("running", "queued"):
+            return  # a preview
+        if issues:
+            db.session.execute(sa.insert(ClientImportIssue.__table__), issues)
+        db.session.execute(
+            sa.update(ClientImport)
+            .where(ClientImport.id == self.job.id)
+            .values(
+                processed=ClientImport.processed + handled,
+                created_count=ClientImport.created_count + created,
+                updated_count=ClientImport.updated_count + updated,
+                skipped_count=ClientImport.skipped_count + skipped,
+                failed_count=ClientImport.failed_count + failed,
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if not self.write:
+            db.session.commit()
+
+    def _describe(self, plan: Planned) -> dict[str, Any]:
+        return {
+            "row": plan.row.number,
+            "action": plan.action,
+            "name": plan.row.client.get("name", ""),
+            "client_id": plan.client_id,
+            "matches": plan.matches,
+            "reason": plan.reason,
+            "errors": [{"column": c, "value": v, "message": m} for c, v, m in plan.row.errors],
+        }
+
+
+def _changes(client: Client, row: Row) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """What ``row`` adds to ``client``: fields it fills or changes, new phones, e-mails,
+    tags, address and contact person. Empty cells never erase anything."""
+    data: dict[str, Any] = {}
+    for key in services.SIMPLE_FIELDS:
+        if key in row.client and row.client[key] not in (None, "") and key != "name_key":
+            if getattr(client, key) != row.client[key]:
+                data[key] = row.client[key]
+    custom = {
+        k: v
+        for k, v in (row.client.get("custom") or {}).items()
+        if (client.custom or {}).get(k) != v
+    }
+    if custom:
+        data["custom"] = custom
+    have_phones = [p.e164 for p in client.phones]
+    if any(p not in have_phones for p in row.phones):
+        data["phones"] = [{"number": p.e164, "kind": p.kind} for p in client.phones] + [
+            {"number": p} for p in row.phones if p not in have_phones
+        ]
+    have_emails = [e.email for e in client.emails]
+    if any(e not in have_emails for e in row.emails):
+        data["emails"] = [{"email": e.email, "kind": e.kind} for e in client.emails] + [
+            {"email": e} for e in row.emails if e not in have_emails
+        ]
+    have_tags = [t.name for t in client.tags]
+    folded = {t.casefold() for t in have_tags}
+    if any(t.casefold() not in folded for t in row.tags):
+        data["tags"] = have_tags + [t for t in row.tags if t.casefold() not in folded]
+    if row.address:
+        new = Address(**_address(row.address))
+        if new.one_line() not in {a.one_line() for a in client.addresses}:
+            data["addresses"] = [_address_of(a) for a in client.addresses] + [_address(row.address)]
+    contact = None
+    if row.contact:
+        wanted = normalise.name_key(
+            " ".join(row.contact.get(k, "") for k in ("first_name", "middle_name", "last_name"))
+        )
+        if all(normalise.name_key(c.full_name) != wanted for c in client.contacts):
+            contact = {k: v for k, v in row.contact.items()}
+    return data, contact
+
+
+def _of(contact: dict | None, key: str) -> list[str]:
+    return list((contact or {}).get(key, ()))
+
+
+def _phone_row(client_id: int, contact_id: int | None, e164: str) -> dict[str, Any]:
+    return {
+        "client_id": client_id,
+        "contact_person_id": contact_id,
+        "kind": "work",
+        "e164": e164,
+        "digits_rev": normalise.reversed_digits(e164),
+    }
+
+
+def _email_row(client_id: int, contact_id: int | None, email: str) -> dict[str, Any]:
+    return {"client_id": client_id, "contact_person_id": contact_id, "kind": "work", "email": email}
+
+
+def _address(parts: dict[str, str]) -> dict[str, str]:
+    return {
+        "kind": "legal",
+        **{k: parts.get(k, "") for k in ("country", "region", "city", "postcode", "street")},
+    }
+
+
+def _address_of(address: Address) -> dict[str, str]:
+    return {
+        k: getattr(address, k) for k in ("kind", "country", "region", "city", "postcode", "street")
+    }
+
+
+def _audited(key: str, value: Any) -> bool:
+    return value not in (None, "", {}) and key not in (
+        "name_key",
+        "tax_id_key",
+        "created_at",
+        "updated_at",
+        "version",
+        "created_by_id",
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _audit(entity: str, entity_id: int, changes: dict, at, user_id: int) -> dict[str, Any]:
+    return {
+        "at": at,
+        "user_id": user_id,
+        "entity": entity,
+        "entity_id": entity_id,
+        "action": "create",
+        "changes": changes,
+    }

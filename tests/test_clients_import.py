@@ -1,0 +1,486 @@
+"""Importing clients from CSV and XLSX: mapping, checking every row, duplicates, the report."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+from openpyxl import Workbook, load_workbook
+
+from core.audit.models import AuditLog
+from core.clients import custom_fields, services
+from core.clients.imports.models import ClientImport
+from core.clients.models import Client, ContactPerson, CustomField
+from core.db import db
+from core.settings.services import save as save_settings
+from core.users.models import User
+from tests.conftest import api_token, make_user
+
+HEADER = "Name;Phone;E-mail;Status;Tags;Contact person;Position\n"
+
+
+def upload(api, content: bytes, filename: str = "clients.csv", **form):
+    data = {"file": (io.BytesIO(content), filename), **form}
+    return api.post("/api/v1/clients/imports", data=data, content_type="multipart/form-data")
+
+
+def run(api, content: bytes, filename: str = "clients.csv", **settings):
+    response = upload(api, content, filename)
+    assert response.status_code == 201, response.get_json()
+    job = response.get_json()
+    started = api.post(f"/api/v1/clients/imports/{job['id']}/start", json=settings)
+    assert started.status_code == 202, started.get_json()
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert done["status"] == "done", done
+    return done
+
+
+def issues(api, import_id: int) -> list[dict]:
+    return api.get(f"/api/v1/clients/imports/{import_id}/issues?limit=500").get_json()["items"]
+
+
+def clients_named(app, *names: str) -> list[Client]:
+    with app.app_context():
+        return (
+            db.session.execute(sa.select(Client).where(Client.name.in_(names)).order_by(Client.id))
+            .scalars()
+            .all()
+        )
+
+
+def count_clients(app) -> int:
+    with app.app_context():
+        return db.session.execute(sa.select(sa.func.count(Client.id))).scalar_one()
+
+
+def test_a_semicolon_csv_from_excel_imports_with_the_guessed_mapping(app, api):
+    content = (
+        HEADER
+        + "OOO Ромашка;+373 22 123-456;Info@Romashka.md;customer;VIP, окна;Иванов Иван Петрович;"
+        "директор\n"
+        "Fenster Müller GmbH;(030) 1234567, +49 170 1234567;kontakt@mueller.de;Lead;;;\n"
+    ).encode("utf-8")
+    response = upload(api, content)
+    assert response.status_code == 201
+    job = response.get_json()
+    assert job["delimiter"] == ";" and job["encoding"] == "utf-8" and job["total_rows"] == 2
+    assert job["mapping"] == [
+        "name",
+        "phone",
+        "email",
+        "status",
+        "tags",
+        "contact.full_name",
+        "contact.position",
+    ]
+    with app.app_context():
+        assert save_settings({"core.phone_region": "DE"}) == {}
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json={})
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["created_count"], done["failed_count"]) == ("done", 2, 0)
+
+    found = api.get("/api/v1/clients?q=22 12 34 56").get_json()["items"]
+    assert [c["name"] for c in found] == ["OOO Ромашка"]
+    romashka = api.get(f"/api/v1/clients/{found[0]['id']}").get_json()
+    assert romashka["status"] == "customer"
+    assert [p["number"] for p in romashka["phones"]] == ["+37322123456"]
+    assert [e["email"] for e in romashka["emails"]] == ["info@romashka.md"]
+    assert sorted(romashka["tags"]) == ["VIP", "окна"]
+    contacts = api.get(f"/api/v1/clients/{romashka['id']}/contacts").get_json()
+    assert [
+        (c["last_name"], c["first_name"], c["middle_name"], c["position"]) for c in contacts
+    ] == [("Иванов", "Иван", "Петрович", "директор")]
+    mueller = api.get("/api/v1/clients?q=fenster").get_json()["items"][0]
+    assert mueller["status"] == "lead"  # matched by the label "Lead"
+    assert {
+        p["number"] for p in api.get(f"/api/v1/clients/{mueller['id']}").get_json()["phones"]
+    } == {
+        "+49301234567",
+        "+491701234567",
+    }
+    # Found by a contact person's name too: the search index was written.
+    assert [c["name"] for c in api.get("/api/v1/clients?q=петрович").get_json()["items"]] == [
+        "OOO Ромашка"
+    ]
+    with app.app_context():
+        history = db.session.execute(
+            sa.select(AuditLog).where(
+                AuditLog.entity == "clients", AuditLog.entity_id == romashka["id"]
+            )
+        ).scalar_one()
+        assert history.action == "create" and history.user_id == 1
+        assert history.changes["import"][1] == f"#{job['id']} clients.csv, line 2"
+
+
+def test_invalid_cells_are_reported_by_line_and_column_and_valid_rows_still_import(app, api):
+    with app.app_context():
+        custom_fields.save_field(
+            CustomField(),
+            {
+                "key": "segment",
+                "label": "Segment",
+                "kind": "choice",
+                "choices": ["retail", "wholesale"],
+                "required": True,
+            },
+        )
+    content = (
+        b"name,email,phone,status,segment\n"
+        b"Good One,good@example.com,+373 69 123456,lead,retail\n"
+        b"Bad Mail,not-an-email,,lead,retail\n"
+        b"Bad Phone,,12,lead,retail\n"
+        b",nameless@example.com,,lead,retail\n"
+        b"Bad Status,,,unknown,retail\n"
+        b"Bad Choice,,,lead,export\n"
+        b"No Segment,,,lead,\n"
+        b"Good Two,two@example.com,,prospect,wholesale\n"
+    )
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"], done["processed"]) == (2, 6, 8)
+    problems = {(i["row"], i["column"]): i["message"] for i in issues(api, done["id"])}
+    assert problems[(3, "email")] == "Not a valid e-mail address."
+    assert problems[(4, "phone")] == "Not a valid phone number."
+    assert problems[(5, "name")] == "Enter a name."
+    assert problems[(6, "status")].startswith("Unknown status 'unknown'")
+    assert problems[(7, "segment")].startswith("Choose one of: retail, wholesale")
+    assert problems[(8, "segment")] == "Segment is required."
+    assert [c.custom for c in clients_named(app, "Good One", "Good Two")] == [
+        {"segment": "retail"},
+        {"segment": "wholesale"},
+    ]
+    assert count_clients(app) == 2
+
+    report = api.get(f"/api/v1/clients/imports/{done['id']}/report")
+    assert report.status_code == 200 and report.mimetype == "text/csv"
+    lines = list(csv.reader(io.StringIO(report.get_data(as_text=True).lstrip("\ufeff"))))
+    assert lines[0] == ["line", "status", "problems", "name", "email", "phone", "status", "segment"]
+    assert [row[0] for row in lines[1:]] == ["3", "4", "5", "6", "7", "8"]
+    assert lines[1][2] == "email: Not a valid e-mail address. (not-an-email)"
+    assert lines[1][3:] == ["Bad Mail", "not-an-email", "", "lead", "retail"]
+
+    workbook = load_workbook(
+        io.BytesIO(api.get(f"/api/v1/clients/imports/{done['id']}/report?format=xlsx").data)
+    )
+    assert workbook.active.max_row == 7
+
+
+def test_running_the_same_file_again_creates_no_doubles(app, api):
+    content = (
+        b"name,email,phone\nAlpha SRL,office@alpha.md,\nBeta SRL,,+373 22 555 111\nGamma GmbH,,\n"
+    )
+    first = run(api, content)
+    assert first["created_count"] == 3
+    again = run(api, content)
+    assert (again["created_count"], again["skipped_count"]) == (0, 3)
+    assert {i["message"] for i in issues(api, again["id"])} == {
+        f"Already in the CRM as client #{c.id} (same {why})."
+        for c, why in zip(
+            clients_named(app, "Alpha SRL", "Beta SRL", "Gamma GmbH"),
+            ("e-mail and name", "phone and name", "name"),
+            strict=True,
+        )
+    }
+    assert count_clients(app) == 3
+    # "create" on a file imported before is refused rather than doubling every row.
+    job = upload(api, content).get_json()
+    refused = api.post(
+        f"/api/v1/clients/imports/{job['id']}/start", json={"on_duplicate": "create"}
+    )
+    assert refused.status_code == 409
+    assert "imported already" in refused.get_json()["errors"]["on_duplicate"][0]
+    assert count_clients(app) == 3
+
+
+def test_rows_repeating_an_earlier_row_of_the_file_are_skipped(app, api):
+    content = b"name,email\nDelta LLC,sales@delta.com\nDelta (dup),SALES@delta.com\nEpsilon,\n"
+    done = run(api, content)
+    assert (done["created_count"], done["skipped_count"]) == (2, 1)
+    assert issues(api, done["id"])[0]["message"] == "Same e-mail as line 2 of this file."
+
+
+def test_update_adds_what_the_file_brings_and_keeps_the_rest(app, api):
+    with app.app_context():
+        existing = services.create_client(
+            {
+                "name": "Omega SRL",
+                "emails": ["office@omega.md"],
+                "phones": ["+37322000111"],
+                "tags": ["old"],
+                "notes": "keep me",
+                "owner_id": 1,
+            }
+        )
+        client_id, version = existing.id, existing.version
+    content = (
+        "name,email,phone,status,tags,notes\n"
+        "Omega SRL,office@omega.md,+373 22 999 888,customer,new,\n"
+    )
+    done = run(api, content.encode(), on_duplicate="update")
+    assert (done["updated_count"], done["created_count"]) == (1, 0)
+    client = api.get(f"/api/v1/clients/{client_id}").get_json()
+    assert client["status"] == "customer" and client["notes"] == "keep me"
+    assert [p["number"] for p in client["phones"]] == ["+37322000111", "+37322999888"]
+    assert sorted(client["tags"]) == ["new", "old"]
+    assert client["version"] == version + 1
+    # The same file again changes nothing.
+    again = run(api, content.encode(), on_duplicate="update")
+    assert (again["updated_count"], again["skipped_count"]) == (0, 1)
+    assert api.get(f"/api/v1/clients/{client_id}").get_json()["version"] == version + 1
+
+
+def test_a_manager_with_scope_own_cannot_touch_or_see_another_managers_client(app):
+    for email in ("ana@example.com", "boris@example.com"):
+        make_user(
+            app,
+            email,
+            ["clients.view", "clients.import", "clients.edit"],
+            {"clients": "own"},
+        )
+    with app.app_context():
+        ana = db.session.execute(sa.select(User).filter_by(email="ana@example.com")).scalar_one()
+        services.create_client(
+            {"name": "Secret Client", "emails": ["ceo@secret.md"], "owner_id": ana.id}
+        )
+    client = app.test_client()
+    headers = api_token(client, "boris@example.com")
+    content = b"name,email,notes\nAnything,ceo@secret.md,overwrite\n"
+    job = client.post(
+        "/api/v1/clients/imports",
+        data={"file": (io.BytesIO(content), "x.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    ).get_json()
+    client.post(
+        f"/api/v1/clients/imports/{job['id']}/start",
+        json={"on_duplicate": "update"},
+        headers=headers,
+    )
+    done = client.get(f"/api/v1/clients/imports/{job['id']}", headers=headers).get_json()
+    assert (done["updated_count"], done["skipped_count"]) == (0, 1)
+    items = client.get(f"/api/v1/clients/imports/{job['id']}/issues", headers=headers).get_json()
+    message = items["items"][0]["message"]
+    assert message == "Already in the CRM (same e-mail), owned by another user."
+    assert "Secret" not in message
+    assert [c.notes for c in clients_named(app, "Secret Client")] == [""]
+    # Ana does not see Boris's import either.
+    other = api_token(client, "ana@example.com")
+    assert client.get(f"/api/v1/clients/imports/{job['id']}", headers=other).status_code == 404
+
+
+def test_a_dry_run_checks_every_row_and_creates_nothing(app, api):
+    content = b"name,email\nZeta,zeta@example.com\nBroken,@@\n"
+    done = run(api, content, dry_run=True)
+    assert (done["created_count"], done["failed_count"], done["dry_run"]) == (1, 1, True)
+    assert count_clients(app) == 0
+    real = api.post(f"/api/v1/clients/imports/{done['id']}/start", json={})
+    assert real.status_code == 202
+    after = api.get(f"/api/v1/clients/imports/{done['id']}").get_json()
+    assert (after["created_count"], after["failed_count"], after["dry_run"]) == (1, 1, False)
+    assert count_clients(app) == 1
+
+
+def test_preview_shows_what_each_row_would_do_and_saves_nothing(app, api):
+    with app.app_context():
+        services.create_client({"name": "Known SRL", "emails": ["known@example.com"]})
+    content = b"company,mail\nKnown SRL,known@example.com\nNew SRL,new@example.com\nBad,x\n"
+    job = upload(api, content).get_json()
+    assert job["mapping"] == ["name", "email"]
+    preview = api.post(f"/api/v1/clients/imports/{job['id']}/preview", json={})
+    assert preview.status_code == 200
+    rows = preview.get_json()["rows"]
+    assert [(r["row"], r["action"]) for r in rows] == [(2, "skip"), (3, "create"), (4, "error")]
+    assert rows[2]["errors"][0]["column"] == "mail"
+    assert count_clients(app) == 1
+    assert api.get(f"/api/v1/clients/imports/{job['id']}").get_json()["status"] == "uploaded"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [
+        ("cp1251", "Название;Телефон\nООО Ёлка;+7 495 123-45-67\nЗАО Берёза;\n"),
+        ("cp1252", "Firma;Stadt\nMüller & Söhne;Köln\nBäckerei Weiß;Düsseldorf\n"),
+        ("latin-1", "Firma;Stadt\nGroße Straße AG;München\n"),
+        ("utf-8-sig", "Denumire,Oraș\nȘtefan și Fiii SRL,Chișinău\n"),
+        ("utf-16", "Name\tCity\nÎntreprindere Țară\tBălți\n"),
+    ],
+)
+def test_files_in_the_usual_encodings_import_correctly(app, api, encoding, text):
+    response = upload(api, text.encode(encoding))
+    assert response.status_code == 201, response.get_json()
+    job = response.get_json()
+    lines = [line.split(job["delimiter"]) for line in text.strip().split("\n")]
+    assert job["header"] == lines[0]
+    assert job["sample"][0][0] == lines[1][0]
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json={})
+    names = [c.name for c in clients_named(app, *[line[0] for line in lines[1:]])]
+    assert sorted(names) == sorted(line[0] for line in lines[1:])
+
+
+def test_a_chosen_encoding_that_does_not_fit_is_refused(app, api):
+    response = upload(api, "name\nБерёза\n".encode("cp1251"), encoding="utf-8")
+    assert response.status_code == 422
+    assert "not utf-8" in response.get_json()["errors"]["file"][0]
+
+
+@pytest.mark.parametrize(
+    ("content", "filename", "reason"),
+    [
+        (b"", "empty.csv", "The file is empty."),
+        (b"\n\n  \n", "blank.csv", "The file is empty."),
+        (b"name,email\n", "header.csv", "The file has a header row but no clients."),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "scan.pdf", "This is not a CSV or XLSX file."),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "logo.csv", "This is not a CSV or XLSX file."),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64,
+            "old.xls",
+            "This is an old Excel (.xls) workbook",
+        ),
+        (b"PK\x03\x04broken zip", "broken.xlsx", "This is not a readable XLSX workbook"),
+        (b"\x00\x01\x02\x03" * 100, "noise.csv", "This is not a CSV or XLSX file"),
+    ],
+)
+def test_files_that_are_not_client_lists_are_refused_and_nothing_is_stored(
+    app, api, content, filename, reason
+):
+    response = upload(api, content, filename)
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["file"][0].startswith(reason)
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count(ClientImport.id))).scalar_one() == 0
+
+
+def test_a_50_mb_file_is_refused_with_the_limit(app, api):
+    row = b"Some Company With A Long Name SRL,office@example.com,+37322123456\n"
+    content = b"name,email,phone\n" + row * (50 * 1024 * 1024 // len(row))
+    response = upload(api, content)
+    assert response.status_code == 422
+    message = response.get_json()["errors"]["file"][0]
+    assert message.startswith("The file is 50.0 MB; imports take files up to 25 MB")
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count(ClientImport.id))).scalar_one() == 0
+
+
+def test_an_xlsx_workbook_imports_with_numbers_and_dates_read_as_text(app, api):
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["Name", "Phone", "Next contact", "Tax id"])
+    sheet.append(["Vita SRL", 37369123456, "2027-01-15", "1003600012345"])
+    sheet.append([None, None, None, None])
+    sheet.append(["Nord SRL", "+373 22 111 222", None, None])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    done = run(
+        api,
+        buffer.getvalue(),
+        "clients.xlsx",
+        mapping=["name", "phone", "next_contact_on", "tax_id"],
+    )
+    assert (done["created_count"], done["failed_count"], done["total_rows"]) == (2, 0, 2)
+    vita = clients_named(app, "Vita SRL")[0]
+    with app.app_context():
+        vita = db.session.get(Client, vita.id)
+        assert [p.e164 for p in vita.phones] == ["+37369123456"]
+        assert vita.next_contact_on.isoformat() == "2027-01-15"
+        assert vita.tax_id == "1003600012345"
+
+
+def test_an_export_imports_back_without_mapping_by_hand(app, api):
+    with app.app_context():
+        services.create_client(
+            {"name": "=cmd|' /C calc'!A0", "phones": ["+37322123456"], "tags": ["x"]}
+        )
+    exported = api.get("/api/v1/clients/export").data
+    job = upload(api, exported, "export.csv").get_json()
+    assert job["mapping"][:3] == ["id", "kind", "name"]
+    assert job["mapping"][-2:] == [None, None]  # created_at, updated_at
+    done = run(api, exported, "export.csv", on_duplicate="update")
+    assert (done["created_count"], done["updated_count"], done["skipped_count"]) == (0, 0, 1)
+    with app.app_context():
+        assert db.session.execute(sa.select(Client.name)).scalar_one() == "=cmd|' /C calc'!A0"
+
+
+def test_a_bad_mapping_is_refused_naming_the_column(app, api):
+    job = upload(api, b"a,b,c\n1,2,3\n").get_json()
+    assert job["mapping"] == [None, None, None]
+    cases = [
+        ({"mapping": ["name", "name", None]}, "mapping.1"),
+        ({"mapping": ["name", "nonsense", None]}, "mapping.1"),
+        ({"mapping": ["name"]}, "mapping"),
+        ({"mapping": [None, "email", None]}, "mapping"),
+        ({"mapping": ["name", None, None], "default_owner_id": 999}, "default_owner_id"),
+        ({"mapping": ["name", None, None], "on_duplicate": "merge"}, "on_duplicate"),
+    ]
+    for settings, field in cases:
+        response = api.post(f"/api/v1/clients/imports/{job['id']}/start", json=settings)
+        assert response.status_code == 422, settings
+        assert field in response.get_json()["errors"], response.get_json()
+    assert api.get(f"/api/v1/clients/imports/{job['id']}").get_json()["status"] == "uploaded"
+    assert count_clients(app) == 0
+
+
+def test_an_import_that_stops_goes_on_where_it_stopped_without_doubles(app, api, monkeypatch):
+    if db_dialect(app) != "sqlite":
+        pytest.skip("the failure is injected with a SQLite trigger")
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "BATCH", 3)
+    with app.app_context():
+        db.session.execute(
+            sa.text(
+                "CREATE TRIGGER boom BEFORE INSERT ON clients WHEN NEW.name = 'Row 5' "
+                "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        )
+        db.session.commit()
+    content = ("name\n" + "".join(f"Row {n}\n" for n in range(1, 9))).encode()
+    job = upload(api, content).get_json()
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json={})
+    stopped = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert stopped["status"] == "failed" and stopped["processed"] == 3
+    assert "stopped after 3 rows" in stopped["message"]
+    assert count_clients(app) == 3
+    with app.app_context():
+        db.session.execute(sa.text("DROP TRIGGER boom"))
+        db.session.commit()
+    assert api.post(f"/api/v1/clients/imports/{job['id']}/resume").status_code == 202
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["processed"], done["created_count"]) == ("done", 8, 8)
+    assert count_clients(app) == 8
+
+
+def db_dialect(app) -> str:
+    with app.app_context():
+        return db.engine.dialect.name
+
+
+def test_import_routes_need_the_import_permission(app):
+    make_user(app, "viewer@example.com", ["clients.view", "clients.create"], {"clients": "all"})
+    client = app.test_client()
+    headers = api_token(client, "viewer@example.com")
+    response = client.post(
+        "/api/v1/clients/imports",
+        data={"file": (io.BytesIO(b"name\nX\n"), "x.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 403
+    assert client.get("/api/v1/clients/imports", headers=headers).status_code == 403
+
+
+def test_contact_persons_are_imported_with_their_phones_and_emails(app, api):
+    content = (
+        b"Company,First name,Last name,Contact phone,Contact email\n"
+        b"Orion SRL,Maria,Popescu,+373 69 000 111,maria@orion.md\n"
+    )
+    done = run(api, content)
+    assert done["created_count"] == 1
+    with app.app_context():
+        contact = db.session.execute(sa.select(ContactPerson)).scalar_one()
+        assert (contact.first_name, contact.last_name) == ("Maria", "Popescu")
+        assert [p.e164 for p in contact.phones] == ["+37369000111"]
+        assert [e.email for e in contact.emails] == ["maria@orion.md"]
+    assert [c["name"] for c in api.get("/api/v1/clients?q=maria@orion.md").get_json()["items"]] == [
+        "Orion SRL"
+    ]
