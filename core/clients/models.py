@@ -15,6 +15,7 @@ from core.db import BusinessMixin, db, utcnow
 KINDS = ("company", "person")
 RELATION_KINDS = ("subsidiary_of", "partner", "competitor", "supplier")
 LIVE = sa.text("deleted_at IS NULL")
+TRASHED = sa.text("deleted_at IS NOT NULL")
 
 client_tags = sa.Table(
     "client_tags",
@@ -69,7 +70,9 @@ class Client(Audited, BusinessMixin, db.Model):
             postgresql_where=LIVE,
         ),
         sa.Index("ix_clients_tax_id_key", "tax_id_key"),
-        sa.Index("ix_clients_deleted", "deleted_at"),
+        # Only the trash: an index over every deleted_at would look selective for
+        # "deleted_at IS NULL" to a planner without statistics, which then scans it.
+        sa.Index("ix_clients_trash", "deleted_at", sqlite_where=TRASHED, postgresql_where=TRASHED),
     )
 
     kind: Mapped[str] = mapped_column(sa.String(16), default="company")

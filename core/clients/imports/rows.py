@@ -25,7 +25,7 @@ from core.settings.services import get as setting
 from core.users.models import User
 
 _SPLIT_PHONES = re.compile(r"[;,\n]+")
-_SPLIT_EMAILS = re.compile(r"[;,\s]+")
+_SPLIT_EMAILS = re.compile(r"[;,\n]+")
 _SPLIT_TAGS = re.compile(r"[;,\n]+")
 _PATRONYMIC = re.compile(r"(вич|вна|ична|инична|ьич|оглы|кызы)$", re.IGNORECASE)
 
@@ -127,12 +127,18 @@ class Row:
     contact: dict[str, Any] | None = None
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # column, value, reason
     custom_required: list[CustomField] = field(default_factory=list)  # required, not given
+    _keys: list[tuple[str, str]] | None = field(default=None, repr=False)
 
     def fail(self, column: str, value: str, reason: str) -> None:
         self.errors.append((column, value[:500], reason))
 
     def keys(self) -> list[tuple[str, str]]:
         """What identifies this client: (kind of key, value) pairs, strongest first."""
+        if self._keys is None:
+            self._keys = self._find_keys()
+        return self._keys
+
+    def _find_keys(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         if self.client_id is not None:
             out.append(("id", str(self.client_id)))
@@ -228,7 +234,10 @@ def _international_without_plus(value: str) -> str | None:
 
 
 def _emails(row: Row, column: str, value: str, target: list[str]) -> None:
-    for part in _SPLIT_EMAILS.split(value):
+    parts = [p.strip() for p in _SPLIT_EMAILS.split(value)]
+    if any(p.count("@") > 1 for p in parts):
+        parts = value.split()  # "a@x.md b@y.md": addresses separated by spaces only
+    for part in parts:
         if not part:
             continue
         try:
