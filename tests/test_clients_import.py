@@ -484,3 +484,25 @@ def test_contact_persons_are_imported_with_their_phones_and_emails(app, api):
     assert [c["name"] for c in api.get("/api/v1/clients?q=maria@orion.md").get_json()["items"]] == [
         "Orion SRL"
     ]
+
+
+def test_large_files_are_checked_in_a_helper_process_with_the_same_outcome(app, api, monkeypatch):
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "PARALLEL_FROM_ROWS", 1)
+    monkeypatch.setattr(import_services, "BATCH", 2)
+    content = (
+        "name;phone;email;contact person\n"
+        "Alfa SRL;+373 22 100 200;alfa@example.md;Ion Rusu\n"
+        "Beta SRL;;not-an-email;\n"
+        "Alfa again;;ALFA@example.md;\n"
+        "Gamma SRL;+373 22 100 300;;\n"
+        "Delta SRL;12;;\n"
+        "Epsilon SRL;;eps@example.md;Иванов Иван Петрович\n"
+    ).encode()
+    done = run(api, content)
+    assert (done["created_count"], done["skipped_count"], done["failed_count"]) == (3, 1, 2)
+    assert sorted(i["row"] for i in issues(api, done["id"])) == [3, 4, 6]
+    assert [c["name"] for c in api.get("/api/v1/clients?q=иван").get_json()["items"]] == [
+        "Epsilon SRL"
+    ]

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from core.clients import normalise
 from core.clients.custom_fields import active_fields, coerce
-from core.clients.models import KINDS, ClientOption, CustomField
+from core.clients.models import KINDS, ClientOption
 from core.clients.taxids import validate_tax_id
 from core.db import db
 from core.settings.services import get as setting
@@ -63,9 +63,21 @@ ADDRESS_LIMITS = {"street": 300, "city": 120, "region": 120, "postcode": 20, "co
 CONTACT_LIMITS = {"first_name": 100, "middle_name": 100, "last_name": 100, "position": 200}
 
 
+@dataclass(frozen=True)
+class FieldSpec:
+    """A custom field's definition as plain data (rows are checked in another process)."""
+
+    key: str
+    label: str
+    kind: str
+    choices: tuple[str, ...]
+    required: bool
+
+
 @dataclass
 class Context:
-    """What rows are checked against, read once per import."""
+    """What rows are checked against, read once per import; plain data, so it can be sent
+    to the process that checks rows while this one writes them."""
 
     region: str
     tax_country: str
@@ -75,7 +87,7 @@ class Context:
     sources: dict[str, str]
     source_codes: list[str]
     users: dict[str, int]
-    custom: dict[str, CustomField]
+    custom: dict[str, FieldSpec]
 
     @classmethod
     def load(cls) -> Context:
@@ -101,7 +113,10 @@ class Context:
             sources=_option_lookup(lists["source"]),
             source_codes=[o.code for o in lists["source"]],
             users=users,
-            custom={f.key: f for f in active_fields()},
+            custom={
+                f.key: FieldSpec(f.key, f.label, f.kind, tuple(f.choices or ()), f.required)
+                for f in active_fields()
+            },
         )
 
 
@@ -126,7 +141,7 @@ class Row:
     address: dict[str, str] | None = None
     contact: dict[str, Any] | None = None
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # column, value, reason
-    custom_required: list[CustomField] = field(default_factory=list)  # required, not given
+    custom_required: list[FieldSpec] = field(default_factory=list)  # required, not given
     _keys: list[tuple[str, str]] | None = field(default=None, repr=False)
 
     def fail(self, column: str, value: str, reason: str) -> None:
@@ -200,7 +215,16 @@ def parse(
         else:
             _client_cell(row, column, value, code, ctx)
     _finish(row, custom, address, contact, mapping, header, ctx)
+    if not row.errors:
+        row.keys()  # worked out here, in the helper process when there is one
     return row
+
+
+def parse_batch(
+    batch: list[tuple[int, list[str]]], mapping: list[str | None], header: list[str], ctx: Context
+) -> list[Row]:
+    """``parse`` for every (line, cells) of a batch; runs in a helper process too."""
+    return [parse(number, cells, mapping, header, ctx) for number, cells in batch]
 
 
 def _phones(row: Row, column: str, value: str, target: list[str], region: str) -> None:
