@@ -74,6 +74,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.audit.views import bp as audit_bp
     from core.clients.api import blp as clients_api
     from core.clients.api import search_blp
+    from core.clients.custom_fields_api import blp as custom_fields_api
     from core.clients.imports.api import blp as imports_api
     from core.clients.imports.views import bp as imports_bp
     from core.clients.views import bp as clients_bp
@@ -100,6 +101,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         plugins_api,
         audit_api,
         imports_api,
+        custom_fields_api,
         clients_api,
         search_blp,
     ):
