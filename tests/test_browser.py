@@ -40,6 +40,10 @@ CHROMIUM_ARGS = [
 ]
 
 
+# What the server fixture runs with, for the worker fixture to share.
+_SERVER_ENV: dict[str, str] = {}
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,6 +91,10 @@ def server(tmp_path_factory) -> Iterator[str]:
         DATABASE_URL=f"sqlite:///{tmp / 'crm.sqlite3'}",
         CRM_JOBS_SQLITE_PATH=str(tmp / "instance" / "jobs.sqlite3"),
         PYTHONUNBUFFERED="1",
+    )
+    _SERVER_ENV.clear()
+    _SERVER_ENV.update(
+        {k: env[k] for k in ("CRM_INSTANCE_PATH", "DATABASE_URL", "CRM_JOBS_SQLITE_PATH")}
     )
     init = subprocess.run(
         [str(crm), "init", "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD],
@@ -304,3 +312,64 @@ def test_a_manager_finds_a_client_by_phone_sees_the_duplicate_and_merges_it(page
     expect(page.get_by_test_id("history")).to_contain_text("merge")
     expect(page.get_by_test_id("contacts")).to_contain_text("Ion Rusu")
     expect(page.get_by_test_id("contacts")).to_contain_text("Maria Ceban")
+
+
+@pytest.fixture(scope="module")
+def worker(server) -> Iterator[None]:
+    """A real `crm worker` beside the server, on the same database and job queue."""
+    crm = Path(sys.executable).parent / "crm"
+    env = dict(os.environ)
+    env.pop("SECRET_KEY", None)
+    env.update(_SERVER_ENV)
+    folder = Path(env["CRM_INSTANCE_PATH"]).parent
+    with open(folder / "worker.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(crm), "worker", "--workers", "1"],
+            env=env,
+            cwd=folder,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        _stop(proc)
+
+
+def test_an_import_runs_in_the_background_with_a_progress_bar(page, worker, tmp_path):
+    """Upload a semicolon CSV in Windows-1251, check the guessed columns, start, and watch a
+    real `crm worker` import it while the page follows the progress."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    rows = ["Название;Телефон;E-mail"]
+    rows += [f"Компания {n:04d} ООО;+373 22 {100000 + n};office{n}@example.md" for n in range(1500)]
+    rows.append("Без почты;;not-an-email")
+    csv_file = tmp_path / "clients.csv"
+    csv_file.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1251"))
+
+    page.goto("/login")
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/clients/")
+    page.get_by_test_id("import-link").click()
+    page.set_input_files("#file", str(csv_file))
+    page.get_by_role("button", name="Upload and map columns").click()
+    expect(page.locator("#column-0")).to_have_value("name")
+    expect(page.locator("#column-1")).to_have_value("phone")
+    expect(page.locator("#column-2")).to_have_value("email")
+    expect(page.get_by_test_id("mapping-form")).to_contain_text("Компания 0000 ООО")
+    page.get_by_role("button", name="Start the import").click()
+    # The page polls the worker's progress and shows the summary when it is done.
+    summary = page.get_by_test_id("import-summary")
+    expect(summary).to_be_visible(timeout=60_000)
+    expect(page.get_by_test_id("created")).to_have_text("1500")
+    expect(page.get_by_test_id("failed")).to_have_text("1")
+    expect(page.get_by_test_id("issues")).to_contain_text("not-an-email")
+
+    page.fill("#global-search", "022 101 499")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("search-results")).to_contain_text("Компания 1499 ООО")
