@@ -284,14 +284,25 @@ def test_a_dry_run_checks_every_row_and_creates_nothing(app, api):
 def test_preview_shows_what_each_row_would_do_and_saves_nothing(app, api):
     with app.app_context():
         services.create_client({"name": "Known SRL", "emails": ["known@example.com"]})
-    content = b"company,mail\nKnown SRL,known@example.com\nNew SRL,new@example.com\nBad,x\n"
+    content = (
+        b"company,mail\nKnown SRL,known@example.com\nNew SRL,new@example.com\nBad,x\n"
+        b"OOO Known,other@example.com\n"
+    )
     job = upload(api, content).get_json()
     assert job["mapping"] == ["name", "email"]
     preview = api.post(f"/api/v1/clients/imports/{job['id']}/preview", json={})
     assert preview.status_code == 200
     rows = preview.get_json()["rows"]
-    assert [(r["row"], r["action"]) for r in rows] == [(2, "skip"), (3, "create"), (4, "error")]
+    assert [(r["row"], r["action"]) for r in rows] == [
+        (2, "skip"),
+        (3, "create"),
+        (4, "error"),
+        (5, "create"),
+    ]
     assert rows[2]["errors"][0]["column"] == "mail"
+    # "OOO Known" would be new, but its name is the known client's without the legal form.
+    assert [s["name"] for s in rows[3]["similar"]] == ["Known SRL"]
+    assert rows[1]["similar"] == []
     assert count_clients(app) == 1
     assert api.get(f"/api/v1/clients/imports/{job['id']}").get_json()["status"] == "uploaded"
 

@@ -103,6 +103,9 @@ class PreviewRowSchema(Schema):
     matches = fields.List(fields.Integer())
     reason = fields.String()
     errors = fields.List(fields.Dict())
+    similar = fields.List(
+        fields.Dict(), metadata={"description": "clients with a similar name (id, name, reasons)"}
+    )
 
 
 class PreviewSchema(Schema):

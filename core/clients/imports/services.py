@@ -30,7 +30,7 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.audit.models import AuditLog, audit_actor
-from core.clients import normalise, search, services
+from core.clients import duplicates, normalise, search, services
 from core.clients.imports import mapping as fields
 from core.clients.imports import reader
 from core.clients.imports.models import (
@@ -230,6 +230,16 @@ def preview(job: ClientImport, settings: dict[str, Any], user: User) -> list[dic
     run = Run(job, user, Context.load(), write=False)
     batch = sample(job, PREVIEW_ROWS)
     outcome = run.process(batch)
+    # Rows that would be new may still be a known client under another spelling of its
+    # name: say so, as the client form does (the run itself matches exact keys only).
+    region = Context.load().region
+    for entry in outcome:
+        entry["similar"] = []
+        if entry["action"] == "create" and entry["name"]:
+            entry["similar"] = [
+                {"id": m.client.id, "name": m.client.name, "reasons": m.reasons}
+                for m in duplicates.find({"name": entry["name"]}, user, limit=3, region=region)
+            ]
     db.session.rollback()  # the settings are only remembered when the run starts
     return outcome
 
