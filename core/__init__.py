@@ -63,6 +63,7 @@ def _import_models() -> None:
     # Importing registers the tables on the shared metadata (migrations and tests need them).
     from core.audit import models as _audit  # noqa: F401
     from core.clients import models as _clients  # noqa: F401
+    from core.clients.dupscan import models as _dupscan  # noqa: F401
     from core.clients.imports import models as _imports  # noqa: F401
     from core.plugin_system import models as _plugins  # noqa: F401
     from core.settings import models as _settings  # noqa: F401
