@@ -75,6 +75,8 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.audit.views import bp as audit_bp
     from core.clients.api import blp as clients_api
     from core.clients.api import search_blp
+    from core.clients.dupscan.api import blp as duplicates_api
+    from core.clients.dupscan.views import bp as duplicates_bp
     from core.clients.views import bp as clients_bp
     from core.plugin_system.api import blp as plugins_api
     from core.plugin_system.views import bp as plugins_bp
@@ -83,9 +85,25 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.users.views import admin_bp, auth_bp
     from core.web.views import bp as web_bp
 
-    for blueprint in (web_bp, auth_bp, admin_bp, plugins_bp, audit_bp, settings_bp, clients_bp):
+    for blueprint in (
+        web_bp,
+        auth_bp,
+        admin_bp,
+        plugins_bp,
+        audit_bp,
+        settings_bp,
+        duplicates_bp,
+        clients_bp,
+    ):
         app.register_blueprint(blueprint)
-    for blueprint in (*users_api_blueprints, plugins_api, audit_api, clients_api, search_blp):
+    for blueprint in (
+        *users_api_blueprints,
+        plugins_api,
+        audit_api,
+        duplicates_api,
+        clients_api,
+        search_blp,
+    ):
         api.register_blueprint(blueprint)
 
 

@@ -62,6 +62,7 @@ def menu_items() -> list[MenuItem]:
     return [
         MenuItem(_l("Dashboard"), "web.dashboard", weight=0),
         MenuItem(_l("Clients"), "clients.index", "clients.view", weight=10),
+        MenuItem(_l("Duplicates"), "client_duplicates.review", "clients.merge", weight=15),
         MenuItem(
             _l("Client fields"),
             "clients.configure",
@@ -177,12 +178,20 @@ def purge_audit_log() -> int:
     return result.rowcount
 
 
+def run_duplicate_scan(scan_id: int):
+    """Look for duplicate clients over the whole registry (see core.clients.dupscan.scan)."""
+    from core.clients.dupscan.scan import run
+
+    return run(scan_id)
+
+
 @hookimpl
 def jobs(app: Flask) -> list[Job]:
     return [
         Job("core.purge_login_attempts", purge_login_attempts, schedule=crontab(minute="17")),
         Job("core.purge_audit_log", purge_audit_log, schedule=crontab(minute="23", hour="3")),
         Job("core.deliver_notification", deliver, retries=5),
+        Job("core.duplicate_scan", run_duplicate_scan, retries=2),
     ]
 
 
