@@ -38,6 +38,7 @@ import heapq
 import itertools
 import logging
 import re
+import time
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -329,6 +330,15 @@ def run(scan_id: int) -> dict[str, Any] | None:
         progress_done=0,
         message="",
     )
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = round(now - clock, 2)
+        clock = now
+
     try:
         found = Found()
         with engine.connect() as conn:
@@ -337,12 +347,15 @@ def run(scan_id: int) -> dict[str, Any] | None:
             ).scalar_one()
             _update(scan_id, progress_total=total)
             find_exact(conn, found)
+            lap("exact")
             _update(scan_id, stage="names")
             groups, read = read_names(
                 conn, progress=lambda n: _update(scan_id, progress_done=min(n, total))
             )
+            lap("read names")
         find_similar_names(groups, found)
         del groups
+        lap("compare names")
         _update(scan_id, stage="saving", progress_done=read, progress_total=read)
         with engine.begin() as conn:
             open_pairs, decided = save(conn, scan_id, found)
@@ -362,6 +375,7 @@ def run(scan_id: int) -> dict[str, Any] | None:
                     version=_scans.c.version + 1,
                 )
             )
+        lap("save")
     except Exception as exc:
         log.exception("duplicate scan %s failed", scan_id)
         _update(
@@ -373,10 +387,17 @@ def run(scan_id: int) -> dict[str, Any] | None:
         )
         raise
     log.info(
-        "duplicate scan %s: %s clients, %s open pairs, %s groups skipped",
+        "duplicate scan %s: %s clients, %s open pairs, %s groups skipped; seconds %s",
         scan_id,
         read,
         open_pairs,
         found.groups_skipped,
+        seconds,
     )
-    return {"clients": read, "pairs": open_pairs, "groups_skipped": found.groups_skipped}
+    return {
+        "clients": read,
+        "pairs": open_pairs,
+        "groups_skipped": found.groups_skipped,
+        "truncated": found.truncated,
+        "seconds": seconds,
+    }
