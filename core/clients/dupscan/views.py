@@ -9,18 +9,13 @@ from flask_babel import lazy_gettext as _l
 from core.clients import services as client_services
 from core.clients.dupscan import services
 from core.clients.dupscan.scan import MAX_GROUP
+from core.clients.views import DUPLICATE_REASONS
 from core.security import current_actor, requires
 from core.users.services import ValidationFailed
 
 bp = Blueprint("client_duplicates", __name__, url_prefix="/clients/duplicates")
 
 PAGE_SIZE = 50
-REASON_LABELS = {
-    "e-mail": _l("same e-mail"),
-    "phone": _l("same phone"),
-    "tax id": _l("same tax id"),
-    "similar name": _l("similar name"),
-}
 STAGE_LABELS = {
     "": "",
     "exact": _l("Comparing tax ids, e-mails and phones"),
@@ -55,7 +50,7 @@ def review():
         error=error,
         scan=scan,
         skipped=services.skipped_for(scan, user) if scan else [],
-        reasons=REASON_LABELS,
+        reasons=DUPLICATE_REASONS,
         stages=STAGE_LABELS,
         statuses=STATUS_LABELS,
         max_group=MAX_GROUP,
