@@ -410,3 +410,15 @@ def test_the_review_page_runs_the_same_queries_for_5_and_50_pairs(app, admin_cli
             "count(" in s.lower() and "duplicate_pairs" in s.lower() for s in counter.statements
         )
     assert counts[5] == counts[50] <= 16, counts
+
+
+def test_names_differing_in_the_first_letter_are_compared_from_the_end():
+    """Sorted alphabetically, "Vinexport" and "Winexport" are far apart (other names sort
+    between them); sorted by their endings they are neighbours, so the pair is found."""
+    groups = {"vinexport": [1], "winexport": [2], "vz": [3], "wa": [4], "wb": [5]}
+    found = dupscan.Found()
+    dupscan.find_similar_names(groups, found, window=1)
+    assert list(found.rows(1, None)) == [
+        {"a": 1, "b": 2, "reasons": '["similar name"]', "score": 88, "scan": 1, "at": None}
+    ]
+    assert dupscan.sorted_core_name("ооо «ромашка» плюс") == "плюс ромашка"

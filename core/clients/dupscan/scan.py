@@ -256,12 +256,15 @@ def find_similar_names(groups: dict[str, list[int]], found: Found, window: int =
 
 
 def _upsert(conn: sa.Connection) -> sa.Insert:
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    postgresql = conn.dialect.name == "postgresql"
+    insert = pg_insert if postgresql else sqlite_insert
+    # Encoded once per distinct list by Found.rows, not once per row; SQLite stores JSON
+    # as text, PostgreSQL casts it.
+    reasons = sa.bindparam("reasons", type_=sa.Text)
     statement = insert(_pairs).values(
         client_a_id=sa.bindparam("a"),
         client_b_id=sa.bindparam("b"),
-        # Encoded once per distinct list by Found.rows, not once per row.
-        reasons=sa.bindparam("reasons", type_=sa.Text),
+        reasons=sa.cast(reasons, sa.JSON) if postgresql else reasons,
         score=sa.bindparam("score"),
         status="open",
         found_by_id=sa.bindparam("scan"),
@@ -284,7 +287,7 @@ def _executemany(conn: sa.Connection, statement: sa.Insert) -> Callable[[list[di
     """A writer of many rows through the driver's executemany: the statement is compiled
     once and the rows' values (already in the database's form) go to the driver as they
     are, without SQLAlchemy's per-row processing (most of the time at 500,000 rows)."""
-    compiled = statement.compile(dialect=conn.dialect)
+    compiled = statement.compile(dialect=conn.dialect, for_executemany=True)
     constants = {k: v for k, v in compiled.params.items() if v is not None}
     names = compiled.positiontup
 
