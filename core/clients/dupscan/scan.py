@@ -26,10 +26,10 @@ clients, "Ivan Ivanov") is not evidence of a duplicate and would make pairs expl
 not turned into pairs, and the scan records how many such groups it skipped and the largest
 of them. At most ``MAX_PAIRS`` pairs are kept (``truncated`` says when there were more).
 
-The pairs are written in one transaction with Core executemany in batches: open pairs found
+The pairs are written with executemany in batches, a commit after each: open pairs found
 again keep their row (and id), new ones are added, open pairs not found any more are
-deleted, and pairs someone dismissed or merged are never touched. Running a scan again
-(a retried job) starts it over and ends in the same state.
+deleted at the end, and pairs someone dismissed or merged are never touched. Running a
+scan again (a retried job) starts it over and ends in the same state.
 """
 
 from __future__ import annotations
@@ -304,7 +304,13 @@ def _executemany(conn: sa.Connection, statement: sa.Insert) -> Callable[[list[di
 
 
 def save(conn: sa.Connection, scan_id: int, found: Found) -> tuple[int, int]:
-    """Replace the open pairs with ``found``; returns (open pairs, pairs decided before)."""
+    """Replace the open pairs with ``found``; returns (open pairs, pairs decided before).
+
+    Commits after every batch, so other writers (SQLite has one at a time) wait for one
+    batch, not for the whole scan; the stale open pairs go in the last transaction. A
+    reviewer meanwhile sees the old pairs, some already updated: never a dismissal lost
+    (the upsert leaves decided pairs alone) and never a pair twice. The caller commits.
+    """
     decided = {
         (a, b)
         for a, b in conn.execute(
@@ -317,9 +323,6 @@ def save(conn: sa.Connection, scan_id: int, found: Found) -> tuple[int, int]:
     now = utcnow()
     batch: list[dict[str, Any]] = []
     again = 0
-    if conn.dialect.name == "sqlite":
-        # Room for the pair indexes while writing many rows (this connection only, ~256 MB).
-        conn.exec_driver_sql("PRAGMA cache_size=-262144")
     for row in found.rows(scan_id, to_db(now) if to_db else now):
         if (row["a"], row["b"]) in decided:
             again += 1
@@ -327,6 +330,7 @@ def save(conn: sa.Connection, scan_id: int, found: Found) -> tuple[int, int]:
         batch.append(row)
         if len(batch) >= BATCH:
             write(batch)
+            conn.commit()
             batch = []
     if batch:
         write(batch)
@@ -404,24 +408,34 @@ def run(scan_id: int) -> dict[str, Any] | None:
         del groups
         lap("compare names")
         _update(scan_id, stage="saving", progress_done=read, progress_total=read)
-        with engine.begin() as conn:
-            open_pairs, decided = save(conn, scan_id, found)
-            conn.execute(
-                sa.update(_scans)
-                .where(_scans.c.id == scan_id)
-                .values(
-                    status="done",
-                    stage="",
-                    pairs_found=open_pairs,
-                    pairs_decided=decided,
-                    groups_skipped=found.groups_skipped,
-                    skipped=found.skipped(),
-                    truncated=found.truncated,
-                    finished_at=utcnow(),
-                    updated_at=utcnow(),
-                    version=_scans.c.version + 1,
+        with engine.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:
+                # Room for the pair indexes while writing many rows (~256 MB, this
+                # connection only; back to the default before it returns to the pool).
+                conn.exec_driver_sql("PRAGMA cache_size=-262144")
+            try:
+                open_pairs, decided = save(conn, scan_id, found)
+                conn.execute(
+                    sa.update(_scans)
+                    .where(_scans.c.id == scan_id)
+                    .values(
+                        status="done",
+                        stage="",
+                        pairs_found=open_pairs,
+                        pairs_decided=decided,
+                        groups_skipped=found.groups_skipped,
+                        skipped=found.skipped(),
+                        truncated=found.truncated,
+                        finished_at=utcnow(),
+                        updated_at=utcnow(),
+                        version=_scans.c.version + 1,
+                    )
                 )
-            )
+                conn.commit()
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA cache_size=-2000")
         lap("save")
     except Exception as exc:
         log.exception("duplicate scan %s failed", scan_id)
