@@ -63,6 +63,7 @@ def _import_models() -> None:
     # Importing registers the tables on the shared metadata (migrations and tests need them).
     from core.audit import models as _audit  # noqa: F401
     from core.clients import models as _clients  # noqa: F401
+    from core.clients.dupscan import models as _dupscan  # noqa: F401
     from core.clients.imports import models as _imports  # noqa: F401
     from core.plugin_system import models as _plugins  # noqa: F401
     from core.settings import models as _settings  # noqa: F401
@@ -75,6 +76,8 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.clients.api import blp as clients_api
     from core.clients.api import search_blp
     from core.clients.custom_fields_api import blp as custom_fields_api
+    from core.clients.dupscan.api import blp as duplicates_api
+    from core.clients.dupscan.views import bp as duplicates_bp
     from core.clients.imports.api import blp as imports_api
     from core.clients.imports.views import bp as imports_bp
     from core.clients.views import bp as clients_bp
@@ -92,6 +95,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         plugins_bp,
         audit_bp,
         settings_bp,
+        duplicates_bp,
         clients_bp,
         imports_bp,
     ):
@@ -102,6 +106,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         audit_api,
         imports_api,
         custom_fields_api,
+        duplicates_api,
         clients_api,
         search_blp,
     ):

@@ -64,6 +64,7 @@ def menu_items() -> list[MenuItem]:
     return [
         MenuItem(_l("Dashboard"), "web.dashboard", weight=0),
         MenuItem(_l("Clients"), "clients.index", "clients.view", weight=10),
+        MenuItem(_l("Duplicates"), "client_duplicates.review", "clients.merge", weight=15),
         MenuItem(
             _l("Client fields"),
             "clients.configure",
@@ -179,6 +180,13 @@ def purge_audit_log() -> int:
     return result.rowcount
 
 
+def run_duplicate_scan(scan_id: int):
+    """Look for duplicate clients over the whole registry (see core.clients.dupscan.scan)."""
+    from core.clients.dupscan.scan import run
+
+    return run(scan_id)
+
+
 @hookimpl
 def jobs(app: Flask) -> list[Job]:
     return [
@@ -187,6 +195,7 @@ def jobs(app: Flask) -> list[Job]:
         Job("core.deliver_notification", deliver, retries=5),
         # An import that stops is marked failed and goes on when the user asks; no retries.
         Job("core.import_clients", run_import, retries=0),
+        Job("core.duplicate_scan", run_duplicate_scan, retries=2),
     ]
 
 

@@ -8,6 +8,7 @@ so checks that may land on that worker reload the page until they hold (bounded)
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -38,10 +39,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-# What the server fixture runs with, for the worker fixture to share.
-_SERVER_ENV: dict[str, str] = {}
 
 
 def _free_port() -> int:
@@ -75,6 +72,10 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
 
 
+# The environment `crm run` got (set by the ``server`` fixture), for a `crm worker` beside it.
+SERVER_ENV: dict[str, str] = {}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[str]:
     """Base URL of a freshly initialised CRM served by `crm run --workers 2`."""
@@ -92,10 +93,6 @@ def server(tmp_path_factory) -> Iterator[str]:
         CRM_JOBS_SQLITE_PATH=str(tmp / "instance" / "jobs.sqlite3"),
         PYTHONUNBUFFERED="1",
     )
-    _SERVER_ENV.clear()
-    _SERVER_ENV.update(
-        {k: env[k] for k in ("CRM_INSTANCE_PATH", "DATABASE_URL", "CRM_JOBS_SQLITE_PATH")}
-    )
     init = subprocess.run(
         [str(crm), "init", "--admin-email", ADMIN_EMAIL, "--admin-password", ADMIN_PASSWORD],
         env=env,
@@ -105,6 +102,8 @@ def server(tmp_path_factory) -> Iterator[str]:
         timeout=60,
     )
     assert init.returncode == 0, f"crm init failed:\n{init.stdout}\n{init.stderr}"
+    SERVER_ENV.clear()
+    SERVER_ENV.update(env, CWD=str(tmp))
 
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -314,31 +313,70 @@ def test_a_manager_finds_a_client_by_phone_sees_the_duplicate_and_merges_it(page
     expect(page.get_by_test_id("contacts")).to_contain_text("Maria Ceban")
 
 
-@pytest.fixture(scope="module")
-def worker(server) -> Iterator[None]:
-    """A real `crm worker` beside the server, on the same database and job queue."""
+def _api_post(base_url: str, path: str, body: dict, token: str | None = None) -> dict:
+    request = urllib.request.Request(
+        base_url + path,
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_duplicate_scan_runs_in_the_worker_while_the_page_follows_it(page, server):
+    """Start a scan with no worker running: the page shows it waiting with a progress bar.
+    Start `crm worker`: the page's script follows the scan and shows the pairs when it is
+    done, without the user reloading. Then dismiss the pair."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    token = _api_post(
+        server, "/api/v1/auth/token", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )["token"]
+    for name in ("Livada Verde SRL", "LIVADA-VERDE"):
+        _api_post(server, "/api/v1/clients", {"name": name}, token)
+
+    page.goto("/login")
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Duplicates").click()
+    page.get_by_role("button", name="Scan for duplicates").click()
+    expect(page.get_by_test_id("scan-status")).to_have_text("Waiting for a worker")
+    expect(page.locator("progress#scan-progress")).to_be_visible()
+    expect(page.get_by_role("button", name="Scan for duplicates")).to_be_disabled()
+
+    env = dict(SERVER_ENV)
+    cwd = env.pop("CWD")
     crm = Path(sys.executable).parent / "crm"
-    env = dict(os.environ)
-    env.pop("SECRET_KEY", None)
-    env.update(_SERVER_ENV)
-    folder = Path(env["CRM_INSTANCE_PATH"]).parent
-    with open(folder / "worker.log", "wb") as log:
-        proc = subprocess.Popen(
-            [str(crm), "worker", "--workers", "1"],
-            env=env,
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    worker = subprocess.Popen(
+        [str(crm), "worker", "--workers", "1", "--no-periodic"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        yield
+        pair = page.get_by_test_id("pair")
+        expect(pair).to_have_count(1, timeout=30_000)  # no reload by the test: the script's
+        expect(page.get_by_test_id("scan-status")).to_have_text("Finished")
+        expect(pair).to_contain_text("Livada Verde SRL")
+        expect(pair).to_contain_text("LIVADA-VERDE")
+        expect(pair).to_contain_text("similar name")
+        pair.get_by_role("button", name="Not duplicates").click()
+        expect(page.get_by_test_id("pair")).to_have_count(0)
+        expect(page.get_by_test_id("pairs")).to_contain_text("No pairs to review.")
     finally:
-        _stop(proc)
+        _stop(worker)
 
 
-def test_an_import_runs_in_the_background_with_a_progress_bar(page, worker, tmp_path):
+def test_an_import_runs_in_the_background_with_a_progress_bar(page, server, tmp_path):
     """Upload a semicolon CSV in Windows-1251, check the guessed columns, start, and watch a
     real `crm worker` import it while the page follows the progress."""
     from playwright.sync_api import expect
@@ -363,12 +401,27 @@ def test_an_import_runs_in_the_background_with_a_progress_bar(page, worker, tmp_
     expect(page.locator("#column-2")).to_have_value("email")
     expect(page.get_by_test_id("mapping-form")).to_contain_text("Компания 0000 ООО")
     page.get_by_role("button", name="Start the import").click()
-    # The page polls the worker's progress and shows the summary when it is done.
-    summary = page.get_by_test_id("import-summary")
-    expect(summary).to_be_visible(timeout=60_000)
-    expect(page.get_by_test_id("created")).to_have_text("1500")
-    expect(page.get_by_test_id("failed")).to_have_text("1")
-    expect(page.get_by_test_id("issues")).to_contain_text("not-an-email")
+    expect(page.get_by_test_id("import-progress")).to_be_visible()
+
+    env = dict(SERVER_ENV)
+    cwd = env.pop("CWD")
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "crm"), "worker", "--workers", "1", "--no-periodic"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        # The page polls the worker's progress and shows the summary when it is done.
+        expect(page.get_by_test_id("import-summary")).to_be_visible(timeout=60_000)
+        expect(page.get_by_test_id("created")).to_have_text("1500")
+        expect(page.get_by_test_id("failed")).to_have_text("1")
+        expect(page.get_by_test_id("issues")).to_contain_text("not-an-email")
+    finally:
+        _stop(worker)
 
     page.fill("#global-search", "022 101 499")
     page.keyboard.press("Enter")

@@ -11,7 +11,7 @@ from core.db import db
 from core.users.models import Team, User
 from tests.conftest import QueryCounter, api_token, login, make_user
 
-VIEW = ["clients.view", "clients.create", "clients.edit", "clients.delete"]
+VIEW = ["clients.view", "clients.create", "clients.edit", "clients.delete", "clients.merge"]
 
 
 def _user_id(app, email):
@@ -119,6 +119,49 @@ def test_pages_hide_other_managers_clients_too(app, office, client):
     token = page.get_data(as_text=True).split('name="csrf-token" content="')[1].split('"')[0]
     response = client.post(f"/clients/{office['boris']}/delete", data={"csrf_token": token})
     assert response.status_code == 404
+
+
+def test_the_duplicate_finder_never_pairs_a_client_with_another_managers(app, office):
+    """Anna's new client has Boris's e-mail; neither sees the pair, their team lead and Sam do."""
+    with app.app_context():
+        copy = services.create_client(
+            {
+                "name": "Anna Copy",
+                "owner_id": _user_id(app, "anna@example.com"),
+                "emails": ["boris@client.example"],
+            }
+        ).id
+    client, headers = _api(app, "sam@example.com")
+    assert client.post("/api/v1/clients/duplicate-scans", headers=headers).status_code == 202
+    pair = frozenset((copy, office["boris"]))
+
+    def pairs(email):
+        client, headers = _api(app, email)
+        response = client.get("/api/v1/clients/duplicate-pairs", headers=headers)
+        assert response.status_code == 200
+        return {
+            frozenset((p["client_a"]["id"], p["client_b"]["id"])): p["id"]
+            for p in response.get_json()["items"]
+        }
+
+    assert set(pairs("sam@example.com")) == set(pairs("lena@example.com")) == {pair}
+    assert pairs("anna@example.com") == {} and pairs("boris@example.com") == {}
+    pair_id = pairs("sam@example.com")[pair]
+    for email in ("anna@example.com", "boris@example.com"):
+        client, headers = _api(app, email)
+        path = f"/api/v1/clients/duplicate-pairs/{pair_id}/dismiss"
+        assert client.post(path, headers=headers).status_code == 404, email
+        login(client, email)
+        page = client.get("/clients/duplicates/").get_data(as_text=True)
+        assert "Boris Doors" not in page and "Anna Copy" not in page
+        assert f'data-pair-id="{pair_id}"' not in page
+    client, headers = _api(app, "sam@example.com")
+    assert (
+        client.post(
+            f"/api/v1/clients/duplicate-pairs/{pair_id}/dismiss", headers=headers
+        ).get_json()["status"]
+        == "dismissed"
+    )
 
 
 def _client_rows(app, count):

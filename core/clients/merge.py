@@ -16,6 +16,7 @@ from flask import current_app
 
 from core.audit.models import AuditLog, current_actor_id
 from core.clients import normalise, search
+from core.clients.dupscan import services as dupscan
 from core.clients.models import (
     Address,
     Client,
@@ -122,6 +123,7 @@ def merge(survivor: Client, others: list[Client], choose: dict[str, int]) -> Cli
         ],
     )
     search.reindex([survivor.id, *merged_ids])
+    dupscan.mark_merged(survivor.id, merged_ids, actor)
     db.session.commit()
     app = current_app._get_current_object()
     app.extensions["crm_plugins"].notify(

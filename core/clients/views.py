@@ -844,6 +844,8 @@ def merge_page():
             try:
                 merge.merge(survivor, [c for c in clients if c.id != survivor.id], choose)
                 flash(_("The clients are merged into %(name)s.", name=survivor.name), "success")
+                if request.values.get("back") == "duplicates":
+                    return redirect(url_for("client_duplicates.review"))
                 return redirect(url_for(".card", client_id=survivor.id))
             except ValidationFailed as exc:
                 db.session.rollback()
@@ -854,4 +856,5 @@ def merge_page():
         clients=clients,
         fields=merge.CHOOSABLE,
         ids=",".join(str(c.id) for c in clients),
+        back="duplicates" if request.values.get("back") == "duplicates" else "",
     )
