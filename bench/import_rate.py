@@ -88,6 +88,9 @@ def main() -> None:
     import sqlalchemy as sa
 
     from core import create_app
+    from core import db as database
+
+    database.sqlite_cache_kib = 256 * 1024  # as `crm worker` runs jobs
     from core.cli import ensure_admin_role, upgrade_core
     from core.clients.imports import services
     from core.clients.imports.models import ClientImport

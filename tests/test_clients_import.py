@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
 import pytest
 import sqlalchemy as sa
@@ -517,3 +518,20 @@ def test_large_files_are_checked_in_a_helper_process_with_the_same_outcome(app, 
     assert [c["name"] for c in api.get("/api/v1/clients?q=иван").get_json()["items"]] == [
         "Epsilon SRL"
     ]
+
+
+def test_an_import_goes_on_in_the_worker_when_the_helper_process_cannot_start(
+    app, api, monkeypatch
+):
+    import multiprocessing.spawn
+
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "PARALLEL_FROM_ROWS", 1)
+    monkeypatch.setattr(import_services, "BATCH", 2)
+    # The interpreter the helper would be started with is missing.
+    monkeypatch.setattr(multiprocessing.spawn, "_python_exe", os.fsencode("/nonexistent/python"))
+    content = ("name\n" + "".join(f"Firma {n}\n" for n in range(7))).encode()
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (7, 0)
+    assert count_clients(app) == 7

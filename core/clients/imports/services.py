@@ -56,7 +56,7 @@ from core.users.services import ValidationFailed
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 2000
 # Smaller imports are checked in this process: starting a helper process takes a second.
 PARALLEL_FROM_ROWS = 5000
 PREVIEW_ROWS = 20
@@ -302,21 +302,54 @@ def _batches(job: ClientImport) -> Iterator[list[tuple[int, list[str]]]]:
         yield batch
 
 
+def helper_context() -> multiprocessing.context.BaseContext:
+    # A fresh interpreter, not a fork of a threaded worker.
+    return multiprocessing.get_context("spawn")
+
+
 def _parse_elsewhere(batches: Iterator[list], run: Run) -> Iterator[list[Row]]:
     """Check rows in a helper process while this one writes the batches already checked:
     checking (phone numbers above all) and writing take about as long, and each has a core.
 
     A few batches are in flight at a time, so memory stays flat; the order is kept.
     """
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        pending: deque = deque()
+
+    def here(batch: list) -> list[Row]:
+        return parse_batch(batch, run.mapping, run.header, run.ctx)
+
+    try:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=helper_context())
+    except Exception:  # noqa: BLE001 - no helper process: the import still runs, slower
+        log.warning("import %s: no helper process; checking rows here", run.job.id, exc_info=True)
         for batch in batches:
-            pending.append(pool.submit(parse_batch, batch, run.mapping, run.header, run.ctx))
-            if len(pending) >= 3:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+            yield here(batch)
+        return
+    with pool:
+        pending: deque = deque()
+        broken = False
+        for batch in batches:
+            if not broken:
+                try:
+                    pending.append((batch, pool.submit(parse_batch, batch, *run.checking)))
+                except Exception:  # noqa: BLE001 - the helper cannot take work: go on here
+                    broken = True
+            if broken:
+                yield here(batch)
+                continue
+            while pending and (len(pending) >= 3 or broken):
+                done_batch, future = pending.popleft()
+                try:
+                    yield future.result()
+                except Exception:  # noqa: BLE001 - checked here again; a real error recurs
+                    # The helper could not start or died: check the rest here, slower.
+                    log.warning("import %s: checking rows in the worker itself", run.job.id)
+                    broken = True
+                    yield here(done_batch)
+        for done_batch, future in pending:
+            try:
+                yield future.result()
+            except Exception:  # noqa: BLE001 - as above
+                yield here(done_batch)
 
 
 def _stop(job: ClientImport, message: str) -> None:
@@ -372,6 +405,7 @@ class Run:
         self.first_row_of_key: dict[tuple[str, str], int] = {}
         self.created_in_run: dict[int, int] = {}  # client id -> file line
         self._tags: dict[str, int] | None = None
+        self.checking = (self.mapping, self.header, ctx)  # what parse_batch needs besides rows
 
     # --- deciding ---------------------------------------------------------------------
 
