@@ -329,6 +329,23 @@ def test_files_in_the_usual_encodings_import_correctly(app, api, encoding, text)
     assert sorted(names) == sorted(line[0] for line in lines[1:])
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("chosen", [None, "utf-16"])
+def test_utf16_text_saved_without_a_byte_order_mark_is_read(app, api, codec, chosen):
+    text = "Название;Oraș\nООО Ёлка;Chișinău\nFenster GmbH;Köln\n"
+    form = {"encoding": chosen} if chosen else {}
+    response = upload(api, text.encode(codec), **form)
+    assert response.status_code == 201, response.get_json()
+    job = response.get_json()
+    assert (job["encoding"], job["header"]) == ("utf-16", ["Название", "Oraș"])
+    assert job["sample"] == [["ООО Ёлка", "Chișinău"], ["Fenster GmbH", "Köln"]]
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json={})
+    assert [c.name for c in clients_named(app, "ООО Ёлка", "Fenster GmbH")] == [
+        "ООО Ёлка",
+        "Fenster GmbH",
+    ]
+
+
 def test_a_chosen_encoding_that_does_not_fit_is_refused(app, api):
     response = upload(api, "name\nБерёза\n".encode("cp1251"), encoding="utf-8")
     assert response.status_code == 422

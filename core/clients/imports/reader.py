@@ -94,8 +94,28 @@ def file_kind(data: bytes, filename: str) -> str:
     if head.startswith((b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"Rar!")):
         raise FileRefused("This is not a CSV or XLSX file.")
     if b"\x00" in data[:4096] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise FileRefused("This is not a CSV or XLSX file (it holds binary data).")
+        if _utf16_without_bom(data) is None:
+            raise FileRefused("This is not a CSV or XLSX file (it holds binary data).")
     return "csv"
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The codec of UTF-16 text saved without a byte order mark, or None.
+
+    In such text nearly every ASCII character (delimiters, digits, line ends, Latin letters)
+    has a zero byte, always on the same side of the pair; in binary data zeros fall on both.
+    """
+    sample = data[:4096]
+    sample = sample[: len(sample) // 2 * 2]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd >= max(2, pairs // 20) and even <= odd // 50:
+        return "utf-16-le"
+    if even >= max(2, pairs // 20) and odd <= even // 50:
+        return "utf-16-be"
+    return None
 
 
 def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
@@ -104,8 +124,9 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         if encoding not in ENCODINGS:
             known = ", ".join(ENCODINGS)
             raise FileRefused(f"Unknown encoding {encoding!r}; choose one of {known}.")
+        codec = {"utf-8": "utf-8-sig", "utf-16": _utf16_codec(data)}.get(encoding, encoding)
         try:
-            text = data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+            text = data.decode(codec)
         except UnicodeDecodeError as exc:
             raise FileRefused(
                 f"The file is not {encoding} (byte {exc.start + 1} cannot be read); "
@@ -117,6 +138,12 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             return _check_text(data.decode("utf-16")), "utf-16"
         except UnicodeDecodeError:
             raise FileRefused("The file starts as UTF-16 text but cannot be read so.") from None
+    bomless = _utf16_without_bom(data)
+    if bomless is not None:
+        try:
+            return _check_text(data.decode(bomless)), "utf-16"
+        except UnicodeDecodeError:
+            raise FileRefused("The file looks like UTF-16 text but cannot be read so.") from None
     try:
         return _check_text(data.decode("utf-8-sig")), "utf-8"
     except UnicodeDecodeError:
@@ -126,6 +153,13 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         return _check_text(data.decode(guess)), guess
     except UnicodeDecodeError:
         return _check_text(data.decode("latin-1")), "latin-1"
+
+
+def _utf16_codec(data: bytes) -> str:
+    """UTF-16 with its byte order mark, or without one in the order the bytes show."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return _utf16_without_bom(data) or "utf-16-le"
 
 
 def _guess_single_byte(data: bytes) -> str:
