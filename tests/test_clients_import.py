@@ -346,6 +346,24 @@ def test_utf16_text_saved_without_a_byte_order_mark_is_read(app, api, codec, cho
     ]
 
 
+def test_control_characters_and_stray_byte_order_marks_do_not_reach_the_data(app, api):
+    # Two files glued together (the second one's BOM in the middle), a vertical tab from an
+    # old spreadsheet: the names are clean, and the XLSX report and export can be written.
+    content = (
+        "name,email\nAlpha,alpha@example.com\n\ufeffBeta,beta@example.com\n"
+        "Gam\x0bma\x1b,not-an-email\x0c\n"
+    ).encode()
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (2, 1)
+    assert [c.name for c in clients_named(app, "Alpha", "Beta")] == ["Alpha", "Beta"]
+    assert issues(api, done["id"])[0]["value"] == "not-an-email"
+    report = api.get(f"/api/v1/clients/imports/{done['id']}/report?format=xlsx")
+    assert report.status_code == 200
+    rows = list(load_workbook(io.BytesIO(report.data)).active.values)
+    assert rows[1][3:] == ("Gam ma", "not-an-email")
+    assert api.get("/api/v1/clients/export?format=xlsx").status_code == 200
+
+
 def test_a_chosen_encoding_that_does_not_fit_is_refused(app, api):
     response = upload(api, "name\nБерёза\n".encode("cp1251"), encoding="utf-8")
     assert response.status_code == 422

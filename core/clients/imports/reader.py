@@ -214,9 +214,19 @@ def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
                 raise FileRefused(
                     f"Line {reader.line_num} has {len(cells)} columns; at most {MAX_COLUMNS}."
                 )
-            yield reader.line_num, [_unescape(c.replace("\x00", "").strip()) for c in cells]
+            yield reader.line_num, [_clean(c) for c in cells]
     except csv.Error as exc:
         raise FileRefused(f"Line {reader.line_num} cannot be read as CSV: {exc}.") from None
+
+
+# NUL and byte order marks (files glued together keep the second one's) are dropped; other
+# control characters become spaces: no spreadsheet can hold them, so an export or a problem
+# report of such a value would fail.
+_CONTROLS = {c: " " for c in range(32) if chr(c) not in "\t\n\r"} | {0: None, 0xFEFF: None}
+
+
+def _clean(cell: str) -> str:
+    return _unescape(cell.translate(_CONTROLS).strip())
 
 
 def _unescape(cell: str) -> str:
@@ -300,4 +310,4 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, float):
         # Phone numbers and ids typed into Excel become floats: 37369123456.0.
         return str(int(value)) if value.is_integer() else repr(value)
-    return _unescape(str(value).replace("\x00", "").strip())
+    return _clean(str(value))
