@@ -385,6 +385,12 @@ def test_a_chosen_encoding_that_does_not_fit_is_refused(app, api):
         ),
         (b"PK\x03\x04broken zip", "broken.xlsx", "This is not a readable XLSX workbook"),
         (b"\x00\x01\x02\x03" * 100, "noise.csv", "This is not a CSV or XLSX file"),
+        # A quote never closed would swallow every later row into one cell.
+        (
+            b'name,email\nA,a@example.com\n"B,b@example.com\nC,c@example.com\n',
+            "quote.csv",
+            'Line 3 opens a quoted cell (") that is never closed',
+        ),
     ],
 )
 def test_files_that_are_not_client_lists_are_refused_and_nothing_is_stored(

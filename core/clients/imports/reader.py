@@ -205,9 +205,21 @@ def sniff_delimiter(text: str) -> str:
 
 
 def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    consumed = 0  # characters the reader has taken so far
+
+    def lines() -> Iterator[str]:
+        nonlocal consumed
+        for line in io.StringIO(text, newline=""):
+            consumed += len(line)
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter)
+    start, start_line = 0, 1  # where the record being read begins
+    last, last_line = 0, 1
     try:
         for cells in reader:
+            last, last_line = start, start_line
+            start, start_line = consumed, reader.line_num + 1
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) > MAX_COLUMNS:
@@ -217,6 +229,23 @@ def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
             yield reader.line_num, [_clean(c) for c in cells]
     except csv.Error as exc:
         raise FileRefused(f"Line {reader.line_num} cannot be read as CSV: {exc}.") from None
+    _check_quotes_closed(text[last:], delimiter, last_line)
+
+
+def _check_quotes_closed(record: str, delimiter: str, line: int) -> None:
+    """Refuse a file whose last record opens a quote that is never closed: the reader would
+    take every line after it as one cell, and those rows would be lost without a word."""
+    if '"' not in record:
+        return
+    try:
+        for _ in csv.reader(io.StringIO(record, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise FileRefused(
+                f'Line {line} opens a quoted cell (") that is never closed, so every line '
+                "after it would be read as one cell; close the quote or remove it."
+            ) from None
 
 
 # NUL and byte order marks (files glued together keep the second one's) are dropped; other
