@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import zipfile
 
 import pytest
 import sqlalchemy as sa
@@ -436,6 +438,72 @@ def test_an_xlsx_workbook_imports_with_numbers_and_dates_read_as_text(app, api):
         assert [p.e164 for p in vita.phones] == ["+37369123456"]
         assert vita.next_contact_on.isoformat() == "2027-01-15"
         assert vita.tax_id == "1003600012345"
+
+
+def _workbook(*rows, sheets: int = 1) -> bytes:
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    for number in range(1, sheets):
+        workbook.create_sheet(f"Sheet {number + 1}").append(["name"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _rewrite_sheet(content: bytes, change) -> bytes:
+    """The workbook with its first sheet's XML passed through ``change``."""
+    source, out = zipfile.ZipFile(io.BytesIO(content)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = change(data.decode()).encode()
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("dimension", ["A1", "A1:A3", "A1:XFD1048576"])
+def test_an_xlsx_sheet_claiming_a_wrong_size_is_read_whole(app, api, dimension):
+    # Many programs write a wrong "dimension"; openpyxl would cut every row to it.
+    content = _rewrite_sheet(
+        _workbook(["name", "phone", "city"], ["Alpha", "+37322123456", "Bălți"], ["Beta"]),
+        lambda xml: re.sub(r'<dimension ref="[^"]+"', f'<dimension ref="{dimension}"', xml),
+    )
+    response = upload(api, content, "clients.xlsx")
+    assert response.status_code == 201, response.get_json()
+    job = response.get_json()
+    assert job["header"] == ["name", "phone", "city"]
+    assert job["sample"] == [["Alpha", "+37322123456", "Bălți"], ["Beta"]]
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json={})
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["created_count"], done["total_rows"]) == (2, 2)
+    with app.app_context():
+        alpha = db.session.get(Client, clients_named(app, "Alpha")[0].id)
+        assert [p.e164 for p in alpha.phones] == ["+37322123456"]
+        assert [a.city for a in alpha.addresses] == ["Bălți"]
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("broken sheet XML", "This is not a readable XLSX workbook"),
+        ("empty first sheet", "The first sheet of the workbook is empty"),
+    ],
+)
+def test_a_damaged_or_misplaced_xlsx_list_is_refused_with_the_reason(app, api, case, reason):
+    if case == "broken sheet XML":
+        content = _rewrite_sheet(
+            _workbook(["name"], ["Alpha"]),
+            lambda xml: xml.replace("<sheetData>", "<sheetData><row><c"),
+        )
+    else:
+        content = _workbook(sheets=2)
+    response = upload(api, content, "clients.xlsx")
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["file"][0].startswith(reason)
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count(ClientImport.id))).scalar_one() == 0
 
 
 def test_an_export_imports_back_without_mapping_by_hand(app, api):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -274,16 +273,34 @@ def _open_workbook(data: bytes):
 
     try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise FileRefused(f"This is not a readable XLSX workbook ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails anywhere in the parser
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: Exception) -> FileRefused:
+    reason = str(exc).strip() or type(exc).__name__
+    return FileRefused(f"This is not a readable XLSX workbook ({reason[:200]}).")
+
+
+def _first_sheet(workbook):
+    """The first sheet, to be read row by row as it is stored: the size a sheet claims (its
+    "dimension") is often wrong, and openpyxl would cut every row to it or pad every row
+    to it."""
+    try:
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
+        claimed_rows = sheet.max_row if sheet is not None else None
+    except Exception as exc:  # noqa: BLE001 - see _open_workbook
+        raise _unreadable(exc) from None
+    if sheet is None:
+        raise FileRefused("The workbook has no sheets.")
+    sheet.reset_dimensions()
+    return sheet, claimed_rows
 
 
 def _inspect_xlsx(data: bytes) -> tuple[list[str], int, list[list[str]]]:
     workbook = _open_workbook(data)
     try:
-        sheet = workbook.worksheets[0] if workbook.worksheets else None
-        if sheet is None:
-            raise FileRefused("The workbook has no sheets.")
+        sheet, claimed_rows = _first_sheet(workbook)
         header: list[str] | None = None
         sample: list[list[str]] = []
         seen = 0
@@ -297,9 +314,14 @@ def _inspect_xlsx(data: bytes) -> tuple[list[str], int, list[list[str]]]:
             elif seen > 2 * SAMPLE_ROWS:
                 break
         if header is None:
+            if len(workbook.worksheets) > 1:
+                raise FileRefused(
+                    "The first sheet of the workbook is empty; the import reads the first "
+                    "sheet only, so move the list there."
+                )
             raise FileRefused("The file is empty.")
-        # The sheet's own size; the import counts exactly as it reads.
-        estimate = max((sheet.max_row or 1) - 1, seen)
+        # The size the sheet claims; the import counts exactly as it reads.
+        estimate = max((claimed_rows or 1) - 1, seen)
         return _clean_header(header), estimate, sample
     finally:
         workbook.close()
@@ -308,7 +330,8 @@ def _inspect_xlsx(data: bytes) -> tuple[list[str], int, list[list[str]]]:
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
     workbook = _open_workbook(data)
     try:
-        yield from _sheet_rows(workbook.worksheets[0])
+        sheet, _ = _first_sheet(workbook)
+        yield from _sheet_rows(sheet)
     finally:
         workbook.close()
 
@@ -321,8 +344,8 @@ def _sheet_rows(sheet) -> Iterator[tuple[int, list[str]]]:
                 cells.pop()
             if cells:
                 yield number, cells
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
-        raise FileRefused(f"This is not a readable XLSX workbook ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - see _open_workbook
+        raise _unreadable(exc) from None
 
 
 def _cell_text(value: Any) -> str:
