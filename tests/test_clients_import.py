@@ -506,6 +506,27 @@ def test_a_damaged_or_misplaced_xlsx_list_is_refused_with_the_reason(app, api, c
         assert db.session.execute(sa.select(sa.func.count(ClientImport.id))).scalar_one() == 0
 
 
+def test_cells_showing_a_spreadsheet_error_are_not_imported_as_values(app, api):
+    # A formula that failed in Excel keeps "#DIV/0!" as its cached value (and a CSV saved
+    # from it holds the text): that is no client name, phone or city.
+    content = _rewrite_sheet(
+        _workbook(["name", "city"], ["Alpha", "Chișinău"], ["Beta", "Bălți"]),
+        lambda xml: re.sub(
+            r'<c r="A3" t="inlineStr"><is><t>Beta</t></is></c>',
+            '<c r="A3" t="e"><f>1/0</f><v>#DIV/0!</v></c>',
+            xml,
+        ),
+    )
+    done = run(api, content, "clients.xlsx")
+    assert (done["created_count"], done["failed_count"]) == (1, 1)
+    assert [(i["row"], i["column"], i["value"]) for i in issues(api, done["id"])] == [
+        (3, "name", "#DIV/0!")
+    ]
+    done = run(api, b"name,city\nGamma,#N/A\n")
+    assert (done["created_count"], done["failed_count"]) == (0, 1)
+    assert [c.name for c in clients_named(app, "#DIV/0!", "Gamma")] == []
+
+
 def test_an_export_imports_back_without_mapping_by_hand(app, api):
     with app.app_context():
         services.create_client(

@@ -59,6 +59,10 @@ TEXT_LIMITS = {
     "website": 300,
     "notes": 10_000,
 }
+# What a spreadsheet shows (and saves in CSV) where a formula failed: not a value to import.
+SPREADSHEET_ERRORS = frozenset(
+    ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA")
+)
 ADDRESS_LIMITS = {"street": 300, "city": 120, "region": 120, "postcode": 20, "country": 80}
 CONTACT_LIMITS = {"first_name": 100, "middle_name": 100, "last_name": 100, "position": 200}
 
@@ -183,6 +187,9 @@ def parse(
             continue
         value = cells[index] if index < len(cells) else ""
         column = header[index] if index < len(header) and header[index] else f"column {index + 1}"
+        if value.upper() in SPREADSHEET_ERRORS:
+            row.fail(column, value, "The spreadsheet shows an error here; correct the formula.")
+            continue
         if code == "phone" or code == "contact.phone":
             target = row.phones if code == "phone" else contact.setdefault("phones", [])
             _phones(row, column, value, target, ctx.region)
@@ -336,7 +343,8 @@ def _finish(
     client = row.client
     if "name" in mapping and not client.get("name"):
         column = header[mapping.index("name")] or f"column {mapping.index('name') + 1}"
-        row.fail(column, "", "Enter a name.")
+        if all(problem[0] != column for problem in row.errors):
+            row.fail(column, "", "Enter a name.")
     if client.get("name"):
         client["name_key"] = normalise.name_key(client["name"])
     if client.get("tax_id"):
