@@ -627,6 +627,25 @@ def test_contact_persons_are_imported_with_their_phones_and_emails(app, api):
     ]
 
 
+def test_a_contact_name_too_long_for_its_field_fails_its_row_and_the_rest_imports(app, api):
+    # On PostgreSQL the over-long part stopped the whole import (a DataError) at every resume.
+    content = (
+        "Company,Contact person\n"
+        f"Orion SRL,Иванов {'И' * 150} Петрович\n"
+        f"Vega SRL,Anna {'M' * 150} Popescu\n"
+        "Lyra SRL,Ion Rusu\n"
+    ).encode()
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (1, 2)
+    assert {(i["row"], i["column"]) for i in issues(api, done["id"])} == {
+        (2, "Contact person"),
+        (3, "Contact person"),
+    }
+    with app.app_context():
+        names = db.session.execute(sa.select(ContactPerson.first_name, ContactPerson.last_name))
+        assert names.all() == [("Ion", "Rusu")]
+
+
 def test_large_files_are_checked_in_a_helper_process_with_the_same_outcome(app, api, monkeypatch):
     from core.clients.imports import services as import_services
 

@@ -324,7 +324,13 @@ def _client_cell(row: Row, column: str, value: str, code: str, ctx: Context) -> 
 
 def _contact_cell(row: Row, column: str, value: str, part: str, contact: dict) -> None:
     if part == "full_name":
-        contact.update(split_full_name(value))
+        parts = split_full_name(value)
+        for name, text in parts.items():
+            if len(text) > CONTACT_LIMITS[name]:
+                limit = CONTACT_LIMITS[name]
+                row.fail(column, value, f"Use at most {limit} characters for each part of a name.")
+                break
+        contact.update(parts)
         return
     if len(value) > CONTACT_LIMITS[part]:
         row.fail(column, value, f"Use at most {CONTACT_LIMITS[part]} characters.")
@@ -380,11 +386,11 @@ def split_full_name(value: str) -> dict[str, str]:
     if len(words) == 3 and _PATRONYMIC.search(words[2]):
         return {"last_name": words[0], "first_name": words[1], "middle_name": words[2]}
     if len(words) == 1:
-        return {"first_name": words[0][:100]}
+        return {"first_name": words[0]}
     return {
-        "first_name": words[0][:100],
-        "middle_name": " ".join(words[1:-1])[:100],
-        "last_name": words[-1][:100],
+        "first_name": words[0],
+        "middle_name": " ".join(words[1:-1]),
+        "last_name": words[-1],
     }
 
 
