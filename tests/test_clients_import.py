@@ -627,6 +627,30 @@ def test_contact_persons_are_imported_with_their_phones_and_emails(app, api):
     ]
 
 
+def test_a_custom_field_turned_off_before_the_run_fails_its_cells_not_the_import(app, api):
+    from core.clients.imports import services as import_services
+
+    with app.app_context():
+        field = custom_fields.save_field(
+            CustomField(), {"key": "segment", "label": "Segment", "kind": "text"}
+        )
+        field_id = field.id
+    job = upload(api, b"name,segment\nAlpha,retail\nBeta,\n").get_json()
+    assert job["mapping"] == ["name", "custom:segment"]
+    with app.app_context():
+        # The worker picks the run up after an administrator turned the field off.
+        job_row = db.session.get(ClientImport, job["id"])
+        import_services.configure(job_row, {})
+        job_row.status = "queued"
+        db.session.get(CustomField, field_id).active = False
+        db.session.commit()
+        import_services.run_import(job["id"])
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["created_count"], done["failed_count"]) == ("done", 1, 1)
+    assert issues(api, job["id"])[0]["message"] == "The custom field segment is no longer in use."
+    assert [c.name for c in clients_named(app, "Alpha", "Beta")] == ["Beta"]
+
+
 def test_a_contact_name_too_long_for_its_field_fails_its_row_and_the_rest_imports(app, api):
     # On PostgreSQL the over-long part stopped the whole import (a DataError) at every resume.
     content = (

@@ -207,7 +207,11 @@ def parse(
         if not value:
             continue
         if code.startswith("custom:"):
-            custom_field = ctx.custom[code[7:]]
+            custom_field = ctx.custom.get(code[7:])
+            if custom_field is None:
+                # Turned off since the mapping was chosen: the value has nowhere to go.
+                row.fail(column, value, f"The custom field {code[7:]} is no longer in use.")
+                continue
             try:
                 custom[custom_field.key] = coerce(custom_field, value)
             except ValueError as exc:
