@@ -627,6 +627,31 @@ def test_contact_persons_are_imported_with_their_phones_and_emails(app, api):
     ]
 
 
+def test_custom_date_and_number_fields_take_the_formats_spreadsheets_write(app, api):
+    with app.app_context():
+        for key, kind in (("signed", "date"), ("budget", "number")):
+            custom_fields.save_field(CustomField(), {"key": key, "label": key, "kind": kind})
+    content = (
+        b"name;signed;budget;next contact\n"
+        b"Alpha;15.01.2027;1500,50;2027-02-01\n"
+        b"Beta;2027-01-16;12;01.02.2027\n"
+        b"Gamma;31.02.2024;;\n"
+        b"Delta;;;31.02.2024\n"
+    )
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (2, 2)
+    assert [(i["row"], i["column"], i["message"]) for i in issues(api, done["id"])] == [
+        (4, "signed", "Enter a date as YYYY-MM-DD or DD.MM.YYYY."),
+        (5, "next contact", "Enter a date as YYYY-MM-DD or DD.MM.YYYY."),
+    ]
+    assert [
+        (c.custom, c.next_contact_on.isoformat()) for c in clients_named(app, "Alpha", "Beta")
+    ] == [
+        ({"signed": "2027-01-15", "budget": 1500.5}, "2027-02-01"),
+        ({"signed": "2027-01-16", "budget": 12}, "2027-02-01"),
+    ]
+
+
 def test_a_custom_field_turned_off_before_the_run_fails_its_cells_not_the_import(app, api):
     from core.clients.imports import services as import_services
 

@@ -212,6 +212,14 @@ def parse(
                 # Turned off since the mapping was chosen: the value has nowhere to go.
                 row.fail(column, value, f"The custom field {code[7:]} is no longer in use.")
                 continue
+            if custom_field.kind == "date":
+                # The same date formats as for the next contact date.
+                parsed = parse_date(value)
+                if parsed is None:
+                    row.fail(column, value, "Enter a date as YYYY-MM-DD or DD.MM.YYYY.")
+                else:
+                    custom[custom_field.key] = parsed.isoformat()
+                continue
             try:
                 custom[custom_field.key] = coerce(custom_field, value)
             except ValueError as exc:
