@@ -10,11 +10,12 @@ import zipfile
 import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
+from sqlalchemy.orm import selectinload
 
 from core.audit.models import AuditLog
 from core.clients import custom_fields, services
 from core.clients.imports.models import ClientImport
-from core.clients.models import Client, ContactPerson, CustomField
+from core.clients.models import Client, ContactPerson, CustomField, Tag
 from core.db import db
 from core.settings.services import save as save_settings
 from core.users.models import User
@@ -230,6 +231,36 @@ def test_update_adds_what_the_file_brings_and_keeps_the_rest(app, api):
     again = run(api, content.encode(), on_duplicate="update")
     assert (again["updated_count"], again["skipped_count"]) == (0, 1)
     assert api.get(f"/api/v1/clients/{client_id}").get_json()["version"] == version + 1
+
+
+def test_tags_differing_only_by_case_are_one_tag(app, api, monkeypatch):
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "BATCH", 2)
+    with app.app_context():
+        services.create_client({"name": "Omega SRL", "tags": ["old"]})
+        services.create_client({"name": "Other SRL", "tags": ["VIP"]})
+    content = (
+        'name,tags\nAlpha SRL,x\nOmega SRL,"Fresh, fresh, vip"\nBeta SRL,"FRESH, Vip"\n'
+        'Gamma SRL,"Neu, NEU"\n'
+    )
+    # Omega's row once stopped the whole import (the same tag linked twice); Beta's row then
+    # met "Fresh", added by Omega's update after this run had read the tags, and failed again.
+    done = run(api, content.encode(), on_duplicate="update")
+    assert (done["created_count"], done["updated_count"], done["failed_count"]) == (3, 1, 0)
+    tags = {c.name: sorted(t.name for t in c.tags) for c in _with_tags(app)}
+    assert tags["Omega SRL"] == ["Fresh", "VIP", "old"]
+    assert tags["Beta SRL"] == ["Fresh", "VIP"]
+    assert tags["Gamma SRL"] == ["Neu"]
+    with app.app_context():
+        names = db.session.execute(sa.select(Tag.name).order_by(Tag.name)).scalars().all()
+        assert names == ["Fresh", "Neu", "VIP", "old", "x"]
+
+
+def _with_tags(app) -> list[Client]:
+    with app.app_context():
+        clients = db.session.execute(sa.select(Client).options(selectinload(Client.tags)))
+        return clients.scalars().all()
 
 
 def test_a_manager_with_scope_own_cannot_touch_or_see_another_managers_client(app):

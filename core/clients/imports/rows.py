@@ -199,9 +199,12 @@ def parse(
             _emails(row, column, value, target)
             continue
         if code == "tags":
+            # Tags are one whatever their case: "VIP, vip" is one tag.
+            known = {t.casefold() for t in row.tags}
             for tag in _SPLIT_TAGS.split(value):
                 tag = tag.strip()[:60]
-                if tag and tag not in row.tags:
+                if tag and tag.casefold() not in known:
+                    known.add(tag.casefold())
                     row.tags.append(tag)
             continue
         if not value:

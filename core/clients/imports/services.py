@@ -371,7 +371,7 @@ class Run:
         self.default_owner_id = job.default_owner_id
         self.first_row_of_key: dict[tuple[str, str], int] = {}
         self.created_in_run: dict[int, int] = {}  # client id -> file line
-        self._tags: dict[str, int] | None = None
+        self._tags: dict[str, tuple[int, str]] | None = None
 
     # --- deciding ---------------------------------------------------------------------
 
@@ -622,25 +622,37 @@ class Run:
         )
         return plans
 
+    def _known_tags(self) -> dict[str, tuple[int, str]]:
+        """Every tag by its case-folded name: (id, name as written)."""
+        if self._tags is None:
+            self._tags = {}
+            for tag_id, name in db.session.execute(sa.select(Tag.id, Tag.name).order_by(Tag.id)):
+                self._tags.setdefault(name.casefold(), (tag_id, name))
+        return self._tags
+
     def _tag_ids(self, names: list[str]) -> list[int]:
         if not names:
             return []
-        if self._tags is None:
-            self._tags = {
-                name.casefold(): tag_id
-                for tag_id, name in db.session.execute(sa.select(Tag.id, Tag.name))
-            }
+        known = self._known_tags()
         out = []
         for name in names:
-            tag_id = self._tags.get(name.casefold())
+            tag_id = known.get(name.casefold(), (None, ""))[0]
+            if tag_id is None:
+                # Updates of this run (or other users) may have added it since the list was read.
+                tag_id = db.session.execute(sa.select(Tag.id).where(Tag.name == name)).scalar()
             if tag_id is None:
                 tag_id = db.session.execute(
                     sa.insert(Tag).values(name=name).returning(Tag.id)
                 ).scalar_one()
-                self._tags[name.casefold()] = tag_id
+            known.setdefault(name.casefold(), (tag_id, name))
             if tag_id not in out:
                 out.append(tag_id)
         return out
+
+    def _tag_names(self, names: list[str]) -> list[str]:
+        """``names`` spelt as the tags already in the CRM ("vip" is the known "VIP")."""
+        known = self._known_tags()
+        return [known.get(name.casefold(), (None, name))[1] for name in names]
 
     def _update(self, plans: list[Planned]) -> list[Planned]:
         """Add what the rows bring to the clients they match; returns those that changed."""
@@ -660,6 +672,8 @@ class Run:
                 )
             ).scalars()
         }
+        for plan in plans:
+            plan.row.tags = self._tag_names(plan.row.tags)
         changes = [(p, *_changes(clients[p.client_id], p.row)) for p in plans]
         changed = []
         for plan, data, contact in changes:
@@ -671,6 +685,8 @@ class Run:
                 try:
                     if data:
                         services.update_client(client, data)
+                        if "tags" in data:
+                            self._tags = None  # it may have added tags: read them again
                     if contact:
                         services.save_contact(client, contact)
                 except (ValidationFailed, StaleDataError) as exc:
