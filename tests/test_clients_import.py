@@ -233,6 +233,35 @@ def test_update_adds_what_the_file_brings_and_keeps_the_rest(app, api):
     assert api.get(f"/api/v1/clients/{client_id}").get_json()["version"] == version + 1
 
 
+def test_updates_keep_what_earlier_rows_and_other_users_added_meanwhile(app, api, monkeypatch):
+    with app.app_context():
+        omega = services.create_client({"name": "Omega SRL", "phones": ["+37322000001"]}).id
+        beta = services.create_client({"name": "Beta SRL", "phones": ["+37322000002"]}).id
+    update_client = services.update_client
+
+    def someone_else_edits_beta_meanwhile(client, data):
+        result = update_client(client, data)
+        if client.id == omega and not someone_else_edits_beta_meanwhile.done:
+            someone_else_edits_beta_meanwhile.done = True
+            other = db.session.get(Client, beta)
+            update_client(other, {"phones": ["+37322000002", "+37322000099"], "notes": "call"})
+        return result
+
+    someone_else_edits_beta_meanwhile.done = False
+    monkeypatch.setattr(services, "update_client", someone_else_edits_beta_meanwhile)
+    content = b"name,phone\nOmega SRL,+37322000011\nBeta SRL,+37322000022\nOmega SRL,+37322000033\n"
+    done = run(api, content, on_duplicate="update")
+    assert (done["updated_count"], done["failed_count"]) == (3, 0)
+    with app.app_context():
+        clients = db.session.execute(sa.select(Client)).scalars()
+        phones = {c.name: [p.e164 for p in c.phones] for c in clients}
+        assert phones == {
+            "Omega SRL": ["+37322000001", "+37322000011", "+37322000033"],
+            "Beta SRL": ["+37322000002", "+37322000099", "+37322000022"],
+        }
+        assert db.session.get(Client, beta).notes == "call"
+
+
 def test_tags_differing_only_by_case_are_one_tag(app, api, monkeypatch):
     from core.clients.imports import services as import_services
 

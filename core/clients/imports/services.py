@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from core.audit.models import AuditLog, audit_actor
 from core.clients import duplicates, normalise, search, services
@@ -672,16 +672,26 @@ class Run:
                 )
             ).scalars()
         }
+        changed = []
         for plan in plans:
             plan.row.tags = self._tag_names(plan.row.tags)
-        changes = [(p, *_changes(clients[p.client_id], p.row)) for p in plans]
-        changed = []
-        for plan, data, contact in changes:
+            # What the row adds is worked out from the client as it is now, not as the batch
+            # read it: each update commits, which reloads the clients, so what an earlier row
+            # of the file or another user added meanwhile is kept rather than overwritten.
+            client = clients.get(plan.client_id)
+            try:
+                gone = client is None or client.deleted_at is not None
+            except ObjectDeletedError:
+                gone = True
+            if gone:
+                plan.action = "error"
+                plan.reason = "The client was moved to the trash or deleted meanwhile."
+                continue
+            data, contact = _changes(client, plan.row)
             if not data and not contact:
                 plan.action, plan.reason = "skip", "Nothing new for the client."
                 continue
             if self.write:
-                client = db.session.get(Client, plan.client_id)
                 try:
                     if data:
                         services.update_client(client, data)
