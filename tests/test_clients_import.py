@@ -331,6 +331,67 @@ def test_a_manager_with_scope_own_cannot_touch_or_see_another_managers_client(ap
     assert client.get(f"/api/v1/clients/imports/{job['id']}", headers=other).status_code == 404
 
 
+def test_rows_matching_several_clients_tell_nothing_about_the_ones_of_other_managers(app):
+    ids = {}
+    for email in ("ana@example.com", "boris@example.com"):
+        ids[email] = make_user(
+            app, email, ["clients.view", "clients.import", "clients.edit"], {"clients": "own"}
+        )
+    ana, boris = ids["ana@example.com"], ids["boris@example.com"]
+    with app.app_context():
+        hidden = [
+            services.create_client(
+                {"name": "Secret One", "emails": ["ceo@secret.md"], "owner_id": ana}
+            ).id,
+            services.create_client(
+                {"name": "Secret Two", "phones": ["+37322999999"], "owner_id": ana}
+            ).id,
+            services.create_client({"name": "Secret Holding SRL", "owner_id": ana}).id,
+        ]
+        mine = services.create_client(
+            {"name": "Mine SRL", "phones": ["+37322123456"], "owner_id": boris}
+        ).id
+    client = app.test_client()
+    headers = api_token(client, "boris@example.com")
+    content = (
+        b"name,email,phone\n"
+        b"Mine SRL,ceo@secret.md,+37322123456\n"
+        b"Anything,ceo@secret.md,+37322999999\n"
+        b"Secret Holding,,\n"
+    )
+    job = client.post(
+        "/api/v1/clients/imports",
+        data={"file": (io.BytesIO(content), "x.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    ).get_json()
+    preview = client.post(
+        f"/api/v1/clients/imports/{job['id']}/preview", json={}, headers=headers
+    ).get_json()["rows"]
+    assert [(r["action"], r["matches"], r["similar"]) for r in preview] == [
+        ("skip", [mine], []),
+        ("skip", [], []),
+        ("create", [], []),
+    ]
+    assert preview[0]["reason"] == (
+        f"Matches several clients: #{mine} (same phone and name) and clients of other users."
+    )
+    assert (
+        preview[1]["reason"] == "Already in the CRM (same e-mail and phone), owned by another user."
+    )
+    client.post(f"/api/v1/clients/imports/{job['id']}/start", json={}, headers=headers)
+    report = client.get(f"/api/v1/clients/imports/{job['id']}/report", headers=headers)
+    texts = [row["reason"] for row in preview] + [
+        i["message"]
+        for i in client.get(
+            f"/api/v1/clients/imports/{job['id']}/issues", headers=headers
+        ).get_json()["items"]
+    ]
+    for text in [*texts, report.get_data(as_text=True)]:
+        assert "Secret One" not in text and "Secret Two" not in text and "2 clients" not in text
+        assert not any(f"#{i}" in text for i in hidden), text
+
+
 def test_a_dry_run_checks_every_row_and_creates_nothing(app, api):
     content = b"name,email\nZeta,zeta@example.com\nBroken,@@\n"
     done = run(api, content, dry_run=True)

@@ -455,21 +455,26 @@ class Run:
         if earlier is not None:
             line, reason = earlier
             return Planned(row, "skip", reason=f"Same {reason} as line {line} of this file.")
-        ids = sorted(found)
-        why = " and ".join(dict.fromkeys(r for reasons in found.values() for r in reasons))
-        if len(ids) > 1:
-            listed = ", ".join(f"#{i}" for i in ids[:5] if i in visible)
-            return Planned(
-                row,
-                "skip",
-                reason=f"Matches {len(ids)} clients (same {why}) {listed}".strip() + ".",
-                matches=[i for i in ids if i in visible],
-            )
-        client_id = ids[0]
-        if client_id not in visible:
+        # Clients the user cannot see are neither counted nor named, and what they share
+        # with the row is not told apart from what the visible ones share.
+        ids = sorted(i for i in found if i in visible)
+        hidden = sorted(i for i in found if i not in visible)
+        if not ids:
+            why = " and ".join(dict.fromkeys(r for i in hidden for r in found[i]))
             return Planned(
                 row, "skip", reason=f"Already in the CRM (same {why}), owned by another user."
             )
+        why = " and ".join(dict.fromkeys(r for i in ids for r in found[i]))
+        if len(ids) > 1 or hidden:
+            listed = ", ".join(f"#{i}" for i in ids[:5])
+            others = " and clients of other users" if hidden else ""
+            return Planned(
+                row,
+                "skip",
+                reason=f"Matches several clients: {listed} (same {why}){others}.",
+                matches=ids,
+            )
+        client_id = ids[0]
         if self.policy == "skip":
             return Planned(
                 row,
