@@ -404,6 +404,55 @@ def test_a_dry_run_checks_every_row_and_creates_nothing(app, api):
     assert count_clients(app) == 1
 
 
+def test_a_preview_of_a_queued_import_changes_nothing_of_it(app, api):
+    # The preview once counted its rows into the queued run, wrote its problems there and
+    # turned a dry run into a real one: a resume then skipped rows and wrote clients.
+    from core.clients.imports import services as import_services
+
+    job = upload(api, b"name,email\nAlpha,alpha@example.com\nBroken,@@\n").get_json()
+    with app.app_context():
+        db.session.execute(
+            sa.update(ClientImport)
+            .where(ClientImport.id == job["id"])
+            .values(status="queued", dry_run=True, mapping=["name", None])
+        )
+        db.session.commit()
+    preview = api.post(
+        f"/api/v1/clients/imports/{job['id']}/preview", json={"mapping": ["name", "email"]}
+    )
+    assert preview.status_code == 409
+    assert preview.get_json()["errors"]["status"] == ["This import is running already."]
+    queued = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (queued["processed"], queued["dry_run"], queued["mapping"]) == (0, True, ["name", None])
+    assert issues(api, job["id"]) == []
+    with app.app_context():
+        import_services.run_import(job["id"])
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["processed"], done["created_count"]) == ("done", 2, 2)
+    assert count_clients(app) == 0  # still a dry run
+
+
+def test_an_import_that_stopped_after_writing_rows_goes_on_and_is_not_started_again(app, api):
+    job = upload(api, b"name\nAlpha\nBeta\n").get_json()
+    with app.app_context():
+        # A run that stopped after its first batch had created Alpha.
+        services.create_client({"name": "Alpha"})
+        db.session.execute(
+            sa.update(ClientImport)
+            .where(ClientImport.id == job["id"])
+            .values(status="failed", processed=1, created_count=1)
+        )
+        db.session.commit()
+    for path, body in (("start", {"on_duplicate": "create"}), ("preview", {})):
+        refused = api.post(f"/api/v1/clients/imports/{job['id']}/{path}", json=body)
+        assert refused.status_code == 409
+        assert "go on with it (resume)" in refused.get_json()["errors"]["status"][0]
+    assert api.post(f"/api/v1/clients/imports/{job['id']}/resume").status_code == 202
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["processed"], done["created_count"]) == ("done", 2, 2)
+    assert sorted(c.name for c in clients_named(app, "Alpha", "Beta")) == ["Alpha", "Beta"]
+
+
 def test_preview_shows_what_each_row_would_do_and_saves_nothing(app, api):
     with app.app_context():
         services.create_client({"name": "Known SRL", "emails": ["known@example.com"]})

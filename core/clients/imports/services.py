@@ -177,14 +177,35 @@ def configure(job: ClientImport, settings: dict[str, Any]) -> None:
     job.dry_run = bool(settings.get("dry_run", False))
 
 
+def can_start(job: ClientImport) -> bool:
+    """Whether the mapping may be chosen and a run started: never while a run is queued or
+    running, and never again after a run that wrote clients."""
+    if job.status in ("queued", "running"):
+        return False
+    if job.status == "uploaded" or job.dry_run:
+        return True
+    return job.status == "failed" and job.processed == 0  # it stopped before writing a row
+
+
+def check_can_start(job: ClientImport) -> None:
+    """ValidationFailed (409) saying why ``job`` cannot be configured or started now."""
+    if can_start(job):
+        return
+    if job.status in ("queued", "running"):
+        message = "This import is running already."
+    elif job.status == "failed":
+        message = (
+            f"This import stopped after {job.processed} rows; go on with it (resume) so no "
+            "row is imported twice."
+        )
+    else:
+        message = "This import has finished; upload the file again."
+    raise ValidationFailed({"status": [message]}, 409)
+
+
 def start(job: ClientImport, settings: dict[str, Any]) -> ClientImport:
     """Queue a run with these settings (a dry run checks every row and writes no client)."""
-    if job.status in ("queued", "running"):
-        raise ValidationFailed({"status": ["This import is running already."]}, 409)
-    if job.status == "done" and not job.dry_run:
-        raise ValidationFailed(
-            {"status": ["This import has finished; upload the file again."]}, 409
-        )
+    check_can_start(job)
     configure(job, settings)
     earlier = earlier_runs(job)
     if earlier and job.on_duplicate == "create" and not job.dry_run:
@@ -226,8 +247,9 @@ def resume(job: ClientImport) -> ClientImport:
 
 def preview(job: ClientImport, settings: dict[str, Any], user: User) -> list[dict[str, Any]]:
     """What the first rows would do with these settings; nothing is saved."""
+    check_can_start(job)
     configure(job, settings)
-    run = Run(job, user, Context.load(), write=False)
+    run = Run(job, user, Context.load(), write=False, record=False)
     batch = sample(job, PREVIEW_ROWS)
     outcome = run.process(batch)
     # Rows that would be new may still be a known client under another spelling of its
@@ -360,11 +382,14 @@ class Run:
     """One pass over an import's rows; ``write=False`` decides without saving (previews, dry
     runs)."""
 
-    def __init__(self, job: ClientImport, user: User, ctx: Context, write: bool) -> None:
+    def __init__(
+        self, job: ClientImport, user: User, ctx: Context, write: bool, record: bool = True
+    ) -> None:
         self.job = job
         self.user = user
         self.ctx = ctx
         self.write = write
+        self.record = record  # the progress and the problems, into the import (not previews)
         self.mapping = list(job.mapping)
         self.header = list(job.header)
         self.policy = job.on_duplicate
@@ -746,7 +771,7 @@ class Run:
                         "kind": "skipped",
                     }
                 )
-        if self.job.status not in ("running", "queued"):
+        if not self.record:
             return  # a preview
         if issues:
             bulk_insert(ClientImportIssue.__table__, issues)

@@ -85,7 +85,7 @@ def show(import_id: int):
     job = _visible(import_id)
     errors: dict[str, list[str]] = {}
     preview = None
-    if request.method == "POST" and job.status in ("uploaded", "done") and _can_start(job):
+    if request.method == "POST" and _can_start(job):
         settings = _settings_from_form(job)
         try:
             if request.form.get("action") == "preview":
@@ -138,7 +138,7 @@ def show(import_id: int):
 
 
 def _can_start(job: ClientImport) -> bool:
-    return job.status == "uploaded" or (job.status == "done" and job.dry_run)
+    return services.can_start(job)
 
 
 @bp.route("/<int:import_id>/progress")
