@@ -712,6 +712,20 @@ def test_an_export_imports_back_without_mapping_by_hand(app, api):
         assert db.session.execute(sa.select(Client.name)).scalar_one() == "=cmd|' /C calc'!A0"
 
 
+def test_a_file_mapped_by_crm_id_alone_updates_and_never_creates_nameless_clients(app, api):
+    with app.app_context():
+        known = services.create_client({"name": "Known SRL"}).id
+    content = f"id,email\n{known},office@known.md\n999,other@example.com\n,third@example.com\n"
+    done = run(api, content.encode(), on_duplicate="update")
+    assert (done["updated_count"], done["created_count"], done["failed_count"]) == (1, 0, 2)
+    assert [(i["row"], i["column"], i["value"]) for i in issues(api, done["id"])] == [
+        (3, "id", "999"),
+        (4, "id", ""),
+    ]
+    assert issues(api, done["id"])[0]["message"].startswith("No client in the CRM matches")
+    assert count_clients(app) == 1
+
+
 def test_a_bad_mapping_is_refused_naming_the_column(app, api):
     job = upload(api, b"a,b,c\n1,2,3\n").get_json()
     assert job["mapping"] == [None, None, None]

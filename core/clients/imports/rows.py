@@ -385,7 +385,17 @@ def _finish(
 
 
 def missing_required(row: Row, mapping: list[str | None], header: list[str]) -> None:
-    """Required custom fields are needed when a row creates a client."""
+    """A name and the required custom fields are needed when a row creates a client."""
+    if "name" not in mapping:  # only the CRM id is mapped: the row can only update
+        index = mapping.index("id")
+        value = "" if row.client_id is None else str(row.client_id)
+        row.fail(
+            header[index] or f"column {index + 1}",
+            value,
+            "No client in the CRM matches this row, and a new client needs a name: map the "
+            "column that holds it.",
+        )
+        return
     for custom_field in row.custom_required:
         code = f"custom:{custom_field.key}"
         column = header[mapping.index(code)] if code in mapping else code
