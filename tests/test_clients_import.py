@@ -775,6 +775,57 @@ def test_an_import_that_stops_goes_on_where_it_stopped_without_doubles(app, api,
     assert count_clients(app) == 8
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry run"])
+@pytest.mark.parametrize("helper", [False, True], ids=["inline", "helper process"])
+def test_going_on_after_a_stop_mid_batch_ends_as_a_run_that_never_stopped(
+    app, api, monkeypatch, helper, dry_run
+):
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "BATCH", 2)
+    if helper:
+        monkeypatch.setattr(import_services, "PARALLEL_FROM_ROWS", 1)
+    record = import_services.Run._record
+
+    def disk_full_once(self, plans, *args):
+        # The batch has done its work (clients written, not committed) when this fails.
+        if any(p.row.number == 4 for p in plans) and not disk_full_once.failed:
+            disk_full_once.failed = True
+            raise OSError("disk full")
+        return record(self, plans, *args)
+
+    disk_full_once.failed = False
+    monkeypatch.setattr(import_services.Run, "_record", disk_full_once)
+    content = (
+        b"name,email,phone\n"
+        b"Alpha,alpha@example.com,\n"
+        b"Beta,beta@example.com,\n"
+        b"Gamma,,\n"
+        b"Alpha again,ALPHA@example.com,+37322123456\n"
+        b"Delta,,\n"
+    )
+    job = upload(api, content).get_json()
+    settings = {"on_duplicate": "update", "dry_run": dry_run}
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json=settings)
+    stopped = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (stopped["status"], stopped["processed"]) == ("failed", 2)
+    assert api.post(f"/api/v1/clients/imports/{job['id']}/resume").status_code == 202
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    counts = ("status", "processed", "created_count", "updated_count", "skipped_count")
+    assert [done[k] for k in counts] == ["done", 5, 4, 0, 1]
+    assert [(i["row"], i["message"]) for i in issues(api, job["id"])] == [
+        (5, "Same e-mail as line 2 of this file.")
+    ]
+    names = ["Alpha", "Beta", "Gamma", "Delta", "Alpha again"]
+    if dry_run:
+        assert count_clients(app) == 0
+        return
+    assert sorted(c.name for c in clients_named(app, *names)) == ["Alpha", "Beta", "Delta", "Gamma"]
+    with app.app_context():
+        alpha = db.session.get(Client, clients_named(app, "Alpha")[0].id)
+        assert alpha.phones == [] and alpha.version == 1
+
+
 def db_dialect(app) -> str:
     with app.app_context():
         return db.engine.dialect.name

@@ -233,9 +233,19 @@ def start(job: ClientImport, settings: dict[str, Any]) -> ClientImport:
 
 
 def resume(job: ClientImport) -> ClientImport:
-    """Go on with a run that stopped (failed): rows already handled are not read again."""
+    """Go on with a run that stopped (failed): rows already handled are not read again.
+
+    A dry run starts again from the first row instead: it saved nothing, and what it had
+    noted about the rows before (to tell a row repeating an earlier one) is gone."""
     if job.status != "failed":
         raise ValidationFailed({"status": ["Only a stopped import can go on."]}, 409)
+    if job.dry_run:
+        db.session.execute(
+            sa.delete(ClientImportIssue).where(ClientImportIssue.import_id == job.id)
+        )
+        job.processed = job.created_count = job.updated_count = 0
+        job.skipped_count = job.failed_count = 0
+        job.started_at = job.finished_at = None
     job.status = "queued"
     job.message = ""
     db.session.commit()
@@ -281,6 +291,8 @@ def run_import(import_id: int) -> None:
         job.started_at = job.started_at or utcnow()
         db.session.commit()
         run = Run(job, user, Context.load(), write=not job.dry_run)
+        if job.processed and run.write:
+            run.recall_created()
         batches = _batches(job)
         if job.total_rows - job.processed >= PARALLEL_FROM_ROWS:
             parsed = _parse_elsewhere(batches, run)
@@ -509,6 +521,26 @@ class Run:
                 matches=[client_id],
             )
         return Planned(row, "update", client_id, matches=[client_id])
+
+    def recall_created(self) -> None:
+        """On going on after a stop: the clients this run had created, by file line (from
+        their history), so a later row repeating one is skipped as in a run never stopped."""
+        prefix = f"#{self.job.id} "
+        created = db.session.execute(
+            sa.select(AuditLog.entity_id, AuditLog.changes).where(
+                AuditLog.at >= self.job.started_at,
+                AuditLog.user_id == self.user.id,
+                AuditLog.entity == "clients",
+                AuditLog.action == "create",
+            )
+        )
+        for client_id, changes in created:
+            source = (changes or {}).get("import") or [None, ""]
+            label = source[1] if isinstance(source, list) and len(source) == 2 else ""
+            if isinstance(label, str) and label.startswith(prefix):
+                line = label.rpartition(", line ")[2]
+                if line.isdigit():
+                    self.created_in_run[client_id] = int(line)
 
     def _earlier_line(self, row: Row, found: dict[int, list[str]]) -> tuple[int, str] | None:
         """An earlier line of this file that created the same client, and the shared key."""
