@@ -166,7 +166,9 @@ def configure(job: ClientImport, settings: dict[str, Any]) -> None:
         errors["on_duplicate"] = [f"Choose one of: {', '.join(ON_DUPLICATE)}."]
     owner_id = settings.get("default_owner_id", job.default_owner_id)
     if owner_id is not None:
-        owner = db.session.get(User, owner_id) if isinstance(owner_id, int) else None
+        valid = isinstance(owner_id, int) and not isinstance(owner_id, bool)
+        valid = valid and 0 < owner_id < 2**63
+        owner = db.session.get(User, owner_id) if valid else None
         if owner is None or not owner.active:
             errors["default_owner_id"] = ["No such active user."]
     if errors:
