@@ -930,6 +930,39 @@ def test_a_contact_name_too_long_for_its_field_fails_its_row_and_the_rest_import
         assert names.all() == [("Ion", "Rusu")]
 
 
+def test_an_update_adds_new_phones_and_e_mails_to_a_contact_person_the_client_has(app, api):
+    with app.app_context():
+        orion = services.create_client({"name": "Orion SRL"})
+        services.save_contact(
+            orion,
+            {"first_name": "Maria", "last_name": "Popescu", "phones": ["+37369000111"]},
+        )
+        orion_id = orion.id
+    content = (
+        b"Company,Contact person,Position,Contact phone,Contact email\n"
+        b"Orion SRL,Maria Popescu,Director,+373 69 000 222,maria@orion.md\n"
+        b"Orion SRL,Ion Rusu,,,\n"
+    )
+    # Maria's new phone and e-mail were dropped, the row reported as "Nothing new".
+    done = run(api, content, on_duplicate="update")
+    assert (done["updated_count"], done["skipped_count"], done["failed_count"]) == (2, 0, 0)
+    with app.app_context():
+        contacts = db.session.execute(
+            sa.select(ContactPerson)
+            .where(ContactPerson.client_id == orion_id)
+            .order_by(ContactPerson.id)
+        ).scalars()
+        assert [
+            (c.full_name, c.position, [p.e164 for p in c.phones], [e.email for e in c.emails])
+            for c in contacts
+        ] == [
+            ("Maria Popescu", "Director", ["+37369000111", "+37369000222"], ["maria@orion.md"]),
+            ("Ion Rusu", "", [], []),
+        ]
+    again = run(api, content, on_duplicate="update")
+    assert (again["updated_count"], again["skipped_count"]) == (0, 2)
+
+
 def test_large_files_are_checked_in_a_helper_process_with_the_same_outcome(app, api, monkeypatch):
     from core.clients.imports import services as import_services
 

@@ -762,7 +762,8 @@ class Run:
                         if "tags" in data:
                             self._tags = None  # it may have added tags: read them again
                     if contact:
-                        services.save_contact(client, contact)
+                        person = contact.pop("_person", None)
+                        services.save_contact(client, contact, person)
                 except (ValidationFailed, StaleDataError) as exc:
                     db.session.rollback()
                     plan.action = "error"
@@ -971,9 +972,30 @@ def _changes(client: Client, row: Row) -> tuple[dict[str, Any], dict[str, Any] |
         wanted = normalise.name_key(
             " ".join(row.contact.get(k, "") for k in ("first_name", "middle_name", "last_name"))
         )
-        if all(normalise.name_key(c.full_name) != wanted for c in client.contacts):
-            contact = {k: v for k, v in row.contact.items()}
+        person = next(
+            (c for c in client.contacts if normalise.name_key(c.full_name) == wanted), None
+        )
+        contact = dict(row.contact) if person is None else _contact_changes(person, row.contact)
     return data, contact
+
+
+def _contact_changes(person: ContactPerson, given: dict[str, Any]) -> dict[str, Any] | None:
+    """What a row adds to a contact person the client has already: new phones and e-mails,
+    the position; ``_person`` says whom to save it to."""
+    data: dict[str, Any] = {}
+    have_phones = [p.e164 for p in person.phones]
+    if any(p not in have_phones for p in given.get("phones", ())):
+        data["phones"] = [{"number": p.e164, "kind": p.kind} for p in person.phones] + [
+            {"number": p} for p in given["phones"] if p not in have_phones
+        ]
+    have_emails = [e.email for e in person.emails]
+    if any(e not in have_emails for e in given.get("emails", ())):
+        data["emails"] = [{"email": e.email, "kind": e.kind} for e in person.emails] + [
+            {"email": e} for e in given["emails"] if e not in have_emails
+        ]
+    if given.get("position") and given["position"] != person.position:
+        data["position"] = given["position"]
+    return {**data, "_person": person} if data else None
 
 
 def _phone_row(client_id: int, contact_id: int | None, e164: str) -> dict[str, Any]:
