@@ -536,6 +536,22 @@ def test_control_characters_and_stray_byte_order_marks_do_not_reach_the_data(app
     assert api.get("/api/v1/clients/export?format=xlsx").status_code == 200
 
 
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_cells_past_the_last_column_title_can_be_mapped(app, api, kind):
+    # A column without a title at the end (notes typed next to the list): its cells were
+    # left out without a word; now it is an untitled column to map.
+    rows = [["name", "phone"], ["Alpha", "+37322123456", "call after 5"], ["Beta", "", "", ""]]
+    if kind == "csv":
+        content, filename = "\n".join(",".join(r) for r in rows).encode(), "clients.csv"
+    else:
+        content, filename = _workbook(*rows), "clients.xlsx"
+    job = upload(api, content, filename).get_json()
+    assert (job["header"], job["mapping"]) == (["name", "phone", ""], ["name", "phone", None])
+    done = run(api, content, filename, mapping=["name", "phone", "notes"])
+    assert done["created_count"] == 2
+    assert [c.notes for c in clients_named(app, "Alpha", "Beta")] == ["call after 5", ""]
+
+
 def test_a_chosen_encoding_that_does_not_fit_is_refused(app, api):
     response = upload(api, "name\nБерёза\n".encode("cp1251"), encoding="utf-8")
     assert response.status_code == 422

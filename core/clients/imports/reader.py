@@ -51,18 +51,27 @@ def inspect(
     text, encoding = decode(data, encoding)
     delimiter = delimiter or sniff_delimiter(text)
     header: list[str] | None = None
-    total = 0
+    total = width = 0
     sample: list[list[str]] = []
     for _number, cells in _csv_rows(text, delimiter):
         if header is None:
             header = cells
             continue
         total += 1
+        width = max(width, _filled_width(cells))
         if len(sample) < SAMPLE_ROWS:
             sample.append(cells)
     if header is None:
         raise FileRefused("The file is empty.")
-    return FileInfo("csv", _clean_header(header), total, encoding, delimiter, sample)
+    return FileInfo("csv", _clean_header(header, width), total, encoding, delimiter, sample)
+
+
+def _filled_width(cells: list[str]) -> int:
+    """The number of cells up to the last one that holds something."""
+    for index in range(len(cells) - 1, -1, -1):
+        if cells[index]:
+            return index + 1
+    return 0
 
 
 def rows(
@@ -264,8 +273,11 @@ def _unescape(cell: str) -> str:
     return cell
 
 
-def _clean_header(header: list[str]) -> list[str]:
-    return [(h or "").lstrip("\ufeff").strip()[:200] for h in header]
+def _clean_header(header: list[str], width: int = 0) -> list[str]:
+    """The column titles, with an untitled column for each cell rows have past the last
+    title: those cells can then be mapped, rather than be left out without a word."""
+    titles = [(h or "").lstrip("\ufeff").strip()[:200] for h in header]
+    return titles + [""] * (min(width, MAX_COLUMNS) - len(titles))
 
 
 def _open_workbook(data: bytes):
@@ -303,12 +315,13 @@ def _inspect_xlsx(data: bytes) -> tuple[list[str], int, list[list[str]]]:
         sheet, claimed_rows = _first_sheet(workbook)
         header: list[str] | None = None
         sample: list[list[str]] = []
-        seen = 0
+        seen = width = 0
         for _number, cells in _sheet_rows(sheet):
             if header is None:
                 header = cells
                 continue
             seen += 1
+            width = max(width, len(cells))
             if len(sample) < SAMPLE_ROWS:
                 sample.append(cells)
             elif seen > 2 * SAMPLE_ROWS:
@@ -322,7 +335,7 @@ def _inspect_xlsx(data: bytes) -> tuple[list[str], int, list[list[str]]]:
             raise FileRefused("The file is empty.")
         # The size the sheet claims; the import counts exactly as it reads.
         estimate = max((claimed_rows or 1) - 1, seen)
-        return _clean_header(header), estimate, sample
+        return _clean_header(header, width), estimate, sample
     finally:
         workbook.close()
 
