@@ -392,6 +392,18 @@ def test_rows_matching_several_clients_tell_nothing_about_the_ones_of_other_mana
         assert not any(f"#{i}" in text for i in hidden), text
 
 
+def test_an_owner_named_as_several_users_are_is_not_guessed(app, api):
+    first = make_user(app, "ion.rusu@example.com", ["clients.view"], name="Ion Rusu")
+    make_user(app, "ion.rusu2@example.com", ["clients.view"], name="Ion Rusu")
+    content = b"name,owner\nAlpha,Ion Rusu\nBeta,ION.RUSU@example.com\n"
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (1, 1)
+    assert issues(api, done["id"])[0]["message"] == (
+        "Several active users have this name; give the e-mail."
+    )
+    assert [c.owner_id for c in clients_named(app, "Alpha", "Beta")] == [first]
+
+
 def test_a_dry_run_checks_every_row_and_creates_nothing(app, api):
     content = b"name,email\nZeta,zeta@example.com\nBroken,@@\n"
     done = run(api, content, dry_run=True)

@@ -92,6 +92,7 @@ class Context:
     source_codes: list[str]
     users: dict[str, int]
     custom: dict[str, FieldSpec]
+    shared_names: frozenset[str] = frozenset()  # user names more than one active user has
 
     @classmethod
     def load(cls) -> Context:
@@ -103,11 +104,13 @@ class Context:
         ).scalars():
             lists[option.list].append(option)
         users: dict[str, int] = {}
+        shared: set[str] = set()
         for user_id, email, name in db.session.execute(
             sa.select(User.id, User.email, User.name).where(User.active.is_(True))
         ):
             users.setdefault(normalise.name_key(email), user_id)
-            users.setdefault(normalise.name_key(name), user_id)
+            if users.setdefault(normalise.name_key(name), user_id) != user_id:
+                shared.add(normalise.name_key(name))
         return cls(
             region=(setting("core.phone_region") or "").upper(),
             tax_country=setting("core.tax_id_country") or "",
@@ -117,6 +120,7 @@ class Context:
             sources=_option_lookup(lists["source"]),
             source_codes=[o.code for o in lists["source"]],
             users=users,
+            shared_names=frozenset(shared),
             custom={
                 f.key: FieldSpec(f.key, f.label, f.kind, tuple(f.choices or ()), f.required)
                 for f in active_fields()
@@ -327,7 +331,10 @@ def _client_cell(row: Row, column: str, value: str, code: str, ctx: Context) -> 
         client[code] = option
     elif code == "owner":
         owner_id = ctx.users.get(normalise.name_key(value))
-        if owner_id is None:
+        if normalise.name_key(value) in ctx.shared_names:
+            owner_id = None
+            row.fail(column, value, "Several active users have this name; give the e-mail.")
+        elif owner_id is None:
             row.fail(column, value, "No active user has this e-mail or name.")
         client["owner_id"] = owner_id
     elif code == "next_contact_on":
