@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -58,7 +59,8 @@ def inspect(
             header = cells
             continue
         total += 1
-        width = max(width, _filled_width(cells))
+        if len(cells) > width:
+            width = max(width, _filled_width(cells))
         if len(sample) < SAMPLE_ROWS:
             sample.append(cells)
     if header is None:
@@ -213,31 +215,37 @@ def sniff_delimiter(text: str) -> str:
 
 
 def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    consumed = 0  # characters the reader has taken so far
-
-    def lines() -> Iterator[str]:
-        nonlocal consumed
-        for line in io.StringIO(text, newline=""):
-            consumed += len(line)
-            yield line
-
-    reader = csv.reader(lines(), delimiter=delimiter)
-    start, start_line = 0, 1  # where the record being read begins
-    last, last_line = 0, 1
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    clean = _clean if _UNWANTED.search(text) else _clean_plain  # one scan, not one a cell
+    before = last_before = 0  # the lines read before the record being read, and the last
     try:
         for cells in reader:
-            last, last_line = start, start_line
-            start, start_line = consumed, reader.line_num + 1
+            last_before, before = before, reader.line_num
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) > MAX_COLUMNS:
                 raise FileRefused(
                     f"Line {reader.line_num} has {len(cells)} columns; at most {MAX_COLUMNS}."
                 )
-            yield reader.line_num, [_clean(c) for c in cells]
+            yield reader.line_num, [clean(c) for c in cells]
     except csv.Error as exc:
         raise FileRefused(f"Line {reader.line_num} cannot be read as CSV: {exc}.") from None
-    _check_quotes_closed(text[last:], delimiter, last_line)
+    if reader.line_num - last_before > 1:  # the last record spans lines
+        start = _offset_after_lines(text, last_before)
+        _check_quotes_closed(text[start:], delimiter, last_before + 1)
+
+
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
+def _offset_after_lines(text: str, count: int) -> int:
+    """Where line ``count + 1`` begins (lines end as the CSV reader ends them)."""
+    if count == 0:
+        return 0
+    for number, match in enumerate(_LINE_BREAK.finditer(text), start=1):
+        if number == count:
+            return match.end()
+    return len(text)
 
 
 def _check_quotes_closed(record: str, delimiter: str, line: int) -> None:
@@ -260,10 +268,18 @@ def _check_quotes_closed(record: str, delimiter: str, line: int) -> None:
 # control characters become spaces: no spreadsheet can hold them, so an export or a problem
 # report of such a value would fail.
 _CONTROLS = {c: " " for c in range(32) if chr(c) not in "\t\n\r"} | {0: None, 0xFEFF: None}
+_UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufeff]")
 
 
 def _clean(cell: str) -> str:
-    return _unescape(cell.translate(_CONTROLS).strip())
+    if _UNWANTED.search(cell):
+        cell = cell.translate(_CONTROLS)
+    return _unescape(cell.strip())
+
+
+def _clean_plain(cell: str) -> str:
+    """``_clean`` for the cells of a text known to hold no control character."""
+    return _unescape(cell.strip())
 
 
 def _unescape(cell: str) -> str:
