@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+import zipfile
 
 import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
+from sqlalchemy.orm import selectinload
 
 from core.audit.models import AuditLog
 from core.clients import custom_fields, services
 from core.clients.imports.models import ClientImport
-from core.clients.models import Client, ContactPerson, CustomField
+from core.clients.models import Client, ContactPerson, CustomField, Tag
 from core.db import db
 from core.settings.services import save as save_settings
 from core.users.models import User
@@ -231,6 +234,65 @@ def test_update_adds_what_the_file_brings_and_keeps_the_rest(app, api):
     assert api.get(f"/api/v1/clients/{client_id}").get_json()["version"] == version + 1
 
 
+def test_updates_keep_what_earlier_rows_and_other_users_added_meanwhile(app, api, monkeypatch):
+    with app.app_context():
+        omega = services.create_client({"name": "Omega SRL", "phones": ["+37322000001"]}).id
+        beta = services.create_client({"name": "Beta SRL", "phones": ["+37322000002"]}).id
+    update_client = services.update_client
+
+    def someone_else_edits_beta_meanwhile(client, data):
+        result = update_client(client, data)
+        if client.id == omega and not someone_else_edits_beta_meanwhile.done:
+            someone_else_edits_beta_meanwhile.done = True
+            other = db.session.get(Client, beta)
+            update_client(other, {"phones": ["+37322000002", "+37322000099"], "notes": "call"})
+        return result
+
+    someone_else_edits_beta_meanwhile.done = False
+    monkeypatch.setattr(services, "update_client", someone_else_edits_beta_meanwhile)
+    content = b"name,phone\nOmega SRL,+37322000011\nBeta SRL,+37322000022\nOmega SRL,+37322000033\n"
+    done = run(api, content, on_duplicate="update")
+    assert (done["updated_count"], done["failed_count"]) == (3, 0)
+    with app.app_context():
+        clients = db.session.execute(sa.select(Client)).scalars()
+        phones = {c.name: [p.e164 for p in c.phones] for c in clients}
+        assert phones == {
+            "Omega SRL": ["+37322000001", "+37322000011", "+37322000033"],
+            "Beta SRL": ["+37322000002", "+37322000099", "+37322000022"],
+        }
+        assert db.session.get(Client, beta).notes == "call"
+
+
+def test_tags_differing_only_by_case_are_one_tag(app, api, monkeypatch):
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "BATCH", 2)
+    with app.app_context():
+        services.create_client({"name": "Omega SRL", "tags": ["old"]})
+        services.create_client({"name": "Other SRL", "tags": ["VIP"]})
+    content = (
+        'name,tags\nAlpha SRL,x\nOmega SRL,"Fresh, fresh, vip"\nBeta SRL,"FRESH, Vip"\n'
+        'Gamma SRL,"Neu, NEU"\n'
+    )
+    # Omega's row once stopped the whole import (the same tag linked twice); Beta's row then
+    # met "Fresh", added by Omega's update after this run had read the tags, and failed again.
+    done = run(api, content.encode(), on_duplicate="update")
+    assert (done["created_count"], done["updated_count"], done["failed_count"]) == (3, 1, 0)
+    tags = {c.name: sorted(t.name for t in c.tags) for c in _with_tags(app)}
+    assert tags["Omega SRL"] == ["Fresh", "VIP", "old"]
+    assert tags["Beta SRL"] == ["Fresh", "VIP"]
+    assert tags["Gamma SRL"] == ["Neu"]
+    with app.app_context():
+        names = db.session.execute(sa.select(Tag.name).order_by(Tag.name)).scalars().all()
+        assert names == ["Fresh", "Neu", "VIP", "old", "x"]
+
+
+def _with_tags(app) -> list[Client]:
+    with app.app_context():
+        clients = db.session.execute(sa.select(Client).options(selectinload(Client.tags)))
+        return clients.scalars().all()
+
+
 def test_a_manager_with_scope_own_cannot_touch_or_see_another_managers_client(app):
     for email in ("ana@example.com", "boris@example.com"):
         make_user(
@@ -270,6 +332,79 @@ def test_a_manager_with_scope_own_cannot_touch_or_see_another_managers_client(ap
     assert client.get(f"/api/v1/clients/imports/{job['id']}", headers=other).status_code == 404
 
 
+def test_rows_matching_several_clients_tell_nothing_about_the_ones_of_other_managers(app):
+    ids = {}
+    for email in ("ana@example.com", "boris@example.com"):
+        ids[email] = make_user(
+            app, email, ["clients.view", "clients.import", "clients.edit"], {"clients": "own"}
+        )
+    ana, boris = ids["ana@example.com"], ids["boris@example.com"]
+    with app.app_context():
+        hidden = [
+            services.create_client(
+                {"name": "Secret One", "emails": ["ceo@secret.md"], "owner_id": ana}
+            ).id,
+            services.create_client(
+                {"name": "Secret Two", "phones": ["+37322999999"], "owner_id": ana}
+            ).id,
+            services.create_client({"name": "Secret Holding SRL", "owner_id": ana}).id,
+        ]
+        mine = services.create_client(
+            {"name": "Mine SRL", "phones": ["+37322123456"], "owner_id": boris}
+        ).id
+    client = app.test_client()
+    headers = api_token(client, "boris@example.com")
+    content = (
+        b"name,email,phone\n"
+        b"Mine SRL,ceo@secret.md,+37322123456\n"
+        b"Anything,ceo@secret.md,+37322999999\n"
+        b"Secret Holding,,\n"
+    )
+    job = client.post(
+        "/api/v1/clients/imports",
+        data={"file": (io.BytesIO(content), "x.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    ).get_json()
+    preview = client.post(
+        f"/api/v1/clients/imports/{job['id']}/preview", json={}, headers=headers
+    ).get_json()["rows"]
+    assert [(r["action"], r["matches"], r["similar"]) for r in preview] == [
+        ("skip", [mine], []),
+        ("skip", [], []),
+        ("create", [], []),
+    ]
+    assert preview[0]["reason"] == (
+        f"Matches several clients: #{mine} (same phone and name) and clients of other users."
+    )
+    assert (
+        preview[1]["reason"] == "Already in the CRM (same e-mail and phone), owned by another user."
+    )
+    client.post(f"/api/v1/clients/imports/{job['id']}/start", json={}, headers=headers)
+    report = client.get(f"/api/v1/clients/imports/{job['id']}/report", headers=headers)
+    texts = [row["reason"] for row in preview] + [
+        i["message"]
+        for i in client.get(
+            f"/api/v1/clients/imports/{job['id']}/issues", headers=headers
+        ).get_json()["items"]
+    ]
+    for text in [*texts, report.get_data(as_text=True)]:
+        assert "Secret One" not in text and "Secret Two" not in text and "2 clients" not in text
+        assert not any(f"#{i}" in text for i in hidden), text
+
+
+def test_an_owner_named_as_several_users_are_is_not_guessed(app, api):
+    first = make_user(app, "ion.rusu@example.com", ["clients.view"], name="Ion Rusu")
+    make_user(app, "ion.rusu2@example.com", ["clients.view"], name="Ion Rusu")
+    content = b"name,owner\nAlpha,Ion Rusu\nBeta,ION.RUSU@example.com\n"
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (1, 1)
+    assert issues(api, done["id"])[0]["message"] == (
+        "Several active users have this name; give the e-mail."
+    )
+    assert [c.owner_id for c in clients_named(app, "Alpha", "Beta")] == [first]
+
+
 def test_a_dry_run_checks_every_row_and_creates_nothing(app, api):
     content = b"name,email\nZeta,zeta@example.com\nBroken,@@\n"
     done = run(api, content, dry_run=True)
@@ -280,6 +415,55 @@ def test_a_dry_run_checks_every_row_and_creates_nothing(app, api):
     after = api.get(f"/api/v1/clients/imports/{done['id']}").get_json()
     assert (after["created_count"], after["failed_count"], after["dry_run"]) == (1, 1, False)
     assert count_clients(app) == 1
+
+
+def test_a_preview_of_a_queued_import_changes_nothing_of_it(app, api):
+    # The preview once counted its rows into the queued run, wrote its problems there and
+    # turned a dry run into a real one: a resume then skipped rows and wrote clients.
+    from core.clients.imports import services as import_services
+
+    job = upload(api, b"name,email\nAlpha,alpha@example.com\nBroken,@@\n").get_json()
+    with app.app_context():
+        db.session.execute(
+            sa.update(ClientImport)
+            .where(ClientImport.id == job["id"])
+            .values(status="queued", dry_run=True, mapping=["name", None])
+        )
+        db.session.commit()
+    preview = api.post(
+        f"/api/v1/clients/imports/{job['id']}/preview", json={"mapping": ["name", "email"]}
+    )
+    assert preview.status_code == 409
+    assert preview.get_json()["errors"]["status"] == ["This import is running already."]
+    queued = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (queued["processed"], queued["dry_run"], queued["mapping"]) == (0, True, ["name", None])
+    assert issues(api, job["id"]) == []
+    with app.app_context():
+        import_services.run_import(job["id"])
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["processed"], done["created_count"]) == ("done", 2, 2)
+    assert count_clients(app) == 0  # still a dry run
+
+
+def test_an_import_that_stopped_after_writing_rows_goes_on_and_is_not_started_again(app, api):
+    job = upload(api, b"name\nAlpha\nBeta\n").get_json()
+    with app.app_context():
+        # A run that stopped after its first batch had created Alpha.
+        services.create_client({"name": "Alpha"})
+        db.session.execute(
+            sa.update(ClientImport)
+            .where(ClientImport.id == job["id"])
+            .values(status="failed", processed=1, created_count=1)
+        )
+        db.session.commit()
+    for path, body in (("start", {"on_duplicate": "create"}), ("preview", {})):
+        refused = api.post(f"/api/v1/clients/imports/{job['id']}/{path}", json=body)
+        assert refused.status_code == 409
+        assert "go on with it (resume)" in refused.get_json()["errors"]["status"][0]
+    assert api.post(f"/api/v1/clients/imports/{job['id']}/resume").status_code == 202
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["processed"], done["created_count"]) == ("done", 2, 2)
+    assert sorted(c.name for c in clients_named(app, "Alpha", "Beta")) == ["Alpha", "Beta"]
 
 
 def test_preview_shows_what_each_row_would_do_and_saves_nothing(app, api):
@@ -330,6 +514,57 @@ def test_files_in_the_usual_encodings_import_correctly(app, api, encoding, text)
     assert sorted(names) == sorted(line[0] for line in lines[1:])
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("chosen", [None, "utf-16"])
+def test_utf16_text_saved_without_a_byte_order_mark_is_read(app, api, codec, chosen):
+    text = "Название;Oraș\nООО Ёлка;Chișinău\nFenster GmbH;Köln\n"
+    form = {"encoding": chosen} if chosen else {}
+    response = upload(api, text.encode(codec), **form)
+    assert response.status_code == 201, response.get_json()
+    job = response.get_json()
+    assert (job["encoding"], job["header"]) == ("utf-16", ["Название", "Oraș"])
+    assert job["sample"] == [["ООО Ёлка", "Chișinău"], ["Fenster GmbH", "Köln"]]
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json={})
+    assert [c.name for c in clients_named(app, "ООО Ёлка", "Fenster GmbH")] == [
+        "ООО Ёлка",
+        "Fenster GmbH",
+    ]
+
+
+def test_control_characters_and_stray_byte_order_marks_do_not_reach_the_data(app, api):
+    # Two files glued together (the second one's BOM in the middle), a vertical tab from an
+    # old spreadsheet: the names are clean, and the XLSX report and export can be written.
+    content = (
+        "name,email\nAlpha,alpha@example.com\n\ufeffBeta,beta@example.com\n"
+        "Gam\x0bma\x1b,not-an-email\x0c\n"
+    ).encode()
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (2, 1)
+    assert [c.name for c in clients_named(app, "Alpha", "Beta")] == ["Alpha", "Beta"]
+    assert issues(api, done["id"])[0]["value"] == "not-an-email"
+    report = api.get(f"/api/v1/clients/imports/{done['id']}/report?format=xlsx")
+    assert report.status_code == 200
+    rows = list(load_workbook(io.BytesIO(report.data)).active.values)
+    assert rows[1][3:] == ("Gam ma", "not-an-email")
+    assert api.get("/api/v1/clients/export?format=xlsx").status_code == 200
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_cells_past_the_last_column_title_can_be_mapped(app, api, kind):
+    # A column without a title at the end (notes typed next to the list): its cells were
+    # left out without a word; now it is an untitled column to map.
+    rows = [["name", "phone"], ["Alpha", "+37322123456", "call after 5"], ["Beta", "", "", ""]]
+    if kind == "csv":
+        content, filename = "\n".join(",".join(r) for r in rows).encode(), "clients.csv"
+    else:
+        content, filename = _workbook(*rows), "clients.xlsx"
+    job = upload(api, content, filename).get_json()
+    assert (job["header"], job["mapping"]) == (["name", "phone", ""], ["name", "phone", None])
+    done = run(api, content, filename, mapping=["name", "phone", "notes"])
+    assert done["created_count"] == 2
+    assert [c.notes for c in clients_named(app, "Alpha", "Beta")] == ["call after 5", ""]
+
+
 def test_a_chosen_encoding_that_does_not_fit_is_refused(app, api):
     response = upload(api, "name\nБерёза\n".encode("cp1251"), encoding="utf-8")
     assert response.status_code == 422
@@ -351,6 +586,12 @@ def test_a_chosen_encoding_that_does_not_fit_is_refused(app, api):
         ),
         (b"PK\x03\x04broken zip", "broken.xlsx", "This is not a readable XLSX workbook"),
         (b"\x00\x01\x02\x03" * 100, "noise.csv", "This is not a CSV or XLSX file"),
+        # A quote never closed would swallow every later row into one cell.
+        (
+            b'name,email\nA,a@example.com\n"B,b@example.com\nC,c@example.com\n',
+            "quote.csv",
+            'Line 3 opens a quoted cell (") that is never closed',
+        ),
     ],
 )
 def test_files_that_are_not_client_lists_are_refused_and_nothing_is_stored(
@@ -398,6 +639,93 @@ def test_an_xlsx_workbook_imports_with_numbers_and_dates_read_as_text(app, api):
         assert vita.tax_id == "1003600012345"
 
 
+def _workbook(*rows, sheets: int = 1) -> bytes:
+    workbook = Workbook()
+    for row in rows:
+        workbook.active.append(row)
+    for number in range(1, sheets):
+        workbook.create_sheet(f"Sheet {number + 1}").append(["name"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _rewrite_sheet(content: bytes, change) -> bytes:
+    """The workbook with its first sheet's XML passed through ``change``."""
+    source, out = zipfile.ZipFile(io.BytesIO(content)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = change(data.decode()).encode()
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("dimension", ["A1", "A1:A3", "A1:XFD1048576"])
+def test_an_xlsx_sheet_claiming_a_wrong_size_is_read_whole(app, api, dimension):
+    # Many programs write a wrong "dimension"; openpyxl would cut every row to it.
+    content = _rewrite_sheet(
+        _workbook(["name", "phone", "city"], ["Alpha", "+37322123456", "Bălți"], ["Beta"]),
+        lambda xml: re.sub(r'<dimension ref="[^"]+"', f'<dimension ref="{dimension}"', xml),
+    )
+    response = upload(api, content, "clients.xlsx")
+    assert response.status_code == 201, response.get_json()
+    job = response.get_json()
+    assert job["header"] == ["name", "phone", "city"]
+    assert job["sample"] == [["Alpha", "+37322123456", "Bălți"], ["Beta"]]
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json={})
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["created_count"], done["total_rows"]) == (2, 2)
+    with app.app_context():
+        alpha = db.session.get(Client, clients_named(app, "Alpha")[0].id)
+        assert [p.e164 for p in alpha.phones] == ["+37322123456"]
+        assert [a.city for a in alpha.addresses] == ["Bălți"]
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("broken sheet XML", "This is not a readable XLSX workbook"),
+        ("empty first sheet", "The first sheet of the workbook is empty"),
+    ],
+)
+def test_a_damaged_or_misplaced_xlsx_list_is_refused_with_the_reason(app, api, case, reason):
+    if case == "broken sheet XML":
+        content = _rewrite_sheet(
+            _workbook(["name"], ["Alpha"]),
+            lambda xml: xml.replace("<sheetData>", "<sheetData><row><c"),
+        )
+    else:
+        content = _workbook(sheets=2)
+    response = upload(api, content, "clients.xlsx")
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["file"][0].startswith(reason)
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count(ClientImport.id))).scalar_one() == 0
+
+
+def test_cells_showing_a_spreadsheet_error_are_not_imported_as_values(app, api):
+    # A formula that failed in Excel keeps "#DIV/0!" as its cached value (and a CSV saved
+    # from it holds the text): that is no client name, phone or city.
+    content = _rewrite_sheet(
+        _workbook(["name", "city"], ["Alpha", "Chișinău"], ["Beta", "Bălți"]),
+        lambda xml: re.sub(
+            r'<c r="A3" t="inlineStr"><is><t>Beta</t></is></c>',
+            '<c r="A3" t="e"><f>1/0</f><v>#DIV/0!</v></c>',
+            xml,
+        ),
+    )
+    done = run(api, content, "clients.xlsx")
+    assert (done["created_count"], done["failed_count"]) == (1, 1)
+    assert [(i["row"], i["column"], i["value"]) for i in issues(api, done["id"])] == [
+        (3, "name", "#DIV/0!")
+    ]
+    done = run(api, b"name,city\nGamma,#N/A\n")
+    assert (done["created_count"], done["failed_count"]) == (0, 1)
+    assert [c.name for c in clients_named(app, "#DIV/0!", "Gamma")] == []
+
+
 def test_an_export_imports_back_without_mapping_by_hand(app, api):
     with app.app_context():
         services.create_client(
@@ -411,6 +739,20 @@ def test_an_export_imports_back_without_mapping_by_hand(app, api):
     assert (done["created_count"], done["updated_count"], done["skipped_count"]) == (0, 0, 1)
     with app.app_context():
         assert db.session.execute(sa.select(Client.name)).scalar_one() == "=cmd|' /C calc'!A0"
+
+
+def test_a_file_mapped_by_crm_id_alone_updates_and_never_creates_nameless_clients(app, api):
+    with app.app_context():
+        known = services.create_client({"name": "Known SRL"}).id
+    content = f"id,email\n{known},office@known.md\n999,other@example.com\n,third@example.com\n"
+    done = run(api, content.encode(), on_duplicate="update")
+    assert (done["updated_count"], done["created_count"], done["failed_count"]) == (1, 0, 2)
+    assert [(i["row"], i["column"], i["value"]) for i in issues(api, done["id"])] == [
+        (3, "id", "999"),
+        (4, "id", ""),
+    ]
+    assert issues(api, done["id"])[0]["message"].startswith("No client in the CRM matches")
+    assert count_clients(app) == 1
 
 
 def test_a_bad_mapping_is_refused_naming_the_column(app, api):
@@ -462,6 +804,57 @@ def test_an_import_that_stops_goes_on_where_it_stopped_without_doubles(app, api,
     assert count_clients(app) == 8
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry run"])
+@pytest.mark.parametrize("helper", [False, True], ids=["inline", "helper process"])
+def test_going_on_after_a_stop_mid_batch_ends_as_a_run_that_never_stopped(
+    app, api, monkeypatch, helper, dry_run
+):
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "BATCH", 2)
+    if helper:
+        monkeypatch.setattr(import_services, "PARALLEL_FROM_ROWS", 1)
+    record = import_services.Run._record
+
+    def disk_full_once(self, plans, *args):
+        # The batch has done its work (clients written, not committed) when this fails.
+        if any(p.row.number == 4 for p in plans) and not disk_full_once.failed:
+            disk_full_once.failed = True
+            raise OSError("disk full")
+        return record(self, plans, *args)
+
+    disk_full_once.failed = False
+    monkeypatch.setattr(import_services.Run, "_record", disk_full_once)
+    content = (
+        b"name,email,phone\n"
+        b"Alpha,alpha@example.com,\n"
+        b"Beta,beta@example.com,\n"
+        b"Gamma,,\n"
+        b"Alpha again,ALPHA@example.com,+37322123456\n"
+        b"Delta,,\n"
+    )
+    job = upload(api, content).get_json()
+    settings = {"on_duplicate": "update", "dry_run": dry_run}
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json=settings)
+    stopped = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (stopped["status"], stopped["processed"]) == ("failed", 2)
+    assert api.post(f"/api/v1/clients/imports/{job['id']}/resume").status_code == 202
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    counts = ("status", "processed", "created_count", "updated_count", "skipped_count")
+    assert [done[k] for k in counts] == ["done", 5, 4, 0, 1]
+    assert [(i["row"], i["message"]) for i in issues(api, job["id"])] == [
+        (5, "Same e-mail as line 2 of this file.")
+    ]
+    names = ["Alpha", "Beta", "Gamma", "Delta", "Alpha again"]
+    if dry_run:
+        assert count_clients(app) == 0
+        return
+    assert sorted(c.name for c in clients_named(app, *names)) == ["Alpha", "Beta", "Delta", "Gamma"]
+    with app.app_context():
+        alpha = db.session.get(Client, clients_named(app, "Alpha")[0].id)
+        assert alpha.phones == [] and alpha.version == 1
+
+
 def db_dialect(app) -> str:
     with app.app_context():
         return db.engine.dialect.name
@@ -496,6 +889,107 @@ def test_contact_persons_are_imported_with_their_phones_and_emails(app, api):
     assert [c["name"] for c in api.get("/api/v1/clients?q=maria@orion.md").get_json()["items"]] == [
         "Orion SRL"
     ]
+
+
+def test_custom_date_and_number_fields_take_the_formats_spreadsheets_write(app, api):
+    with app.app_context():
+        for key, kind in (("signed", "date"), ("budget", "number")):
+            custom_fields.save_field(CustomField(), {"key": key, "label": key, "kind": kind})
+    content = (
+        b"name;signed;budget;next contact\n"
+        b"Alpha;15.01.2027;1500,50;2027-02-01\n"
+        b"Beta;2027-01-16;12;01.02.2027\n"
+        b"Gamma;31.02.2024;;\n"
+        b"Delta;;;31.02.2024\n"
+    )
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (2, 2)
+    assert [(i["row"], i["column"], i["message"]) for i in issues(api, done["id"])] == [
+        (4, "signed", "Enter a date as YYYY-MM-DD or DD.MM.YYYY."),
+        (5, "next contact", "Enter a date as YYYY-MM-DD or DD.MM.YYYY."),
+    ]
+    assert [
+        (c.custom, c.next_contact_on.isoformat()) for c in clients_named(app, "Alpha", "Beta")
+    ] == [
+        ({"signed": "2027-01-15", "budget": 1500.5}, "2027-02-01"),
+        ({"signed": "2027-01-16", "budget": 12}, "2027-02-01"),
+    ]
+
+
+def test_a_custom_field_turned_off_before_the_run_fails_its_cells_not_the_import(app, api):
+    from core.clients.imports import services as import_services
+
+    with app.app_context():
+        field = custom_fields.save_field(
+            CustomField(), {"key": "segment", "label": "Segment", "kind": "text"}
+        )
+        field_id = field.id
+    job = upload(api, b"name,segment\nAlpha,retail\nBeta,\n").get_json()
+    assert job["mapping"] == ["name", "custom:segment"]
+    with app.app_context():
+        # The worker picks the run up after an administrator turned the field off.
+        job_row = db.session.get(ClientImport, job["id"])
+        import_services.configure(job_row, {})
+        job_row.status = "queued"
+        db.session.get(CustomField, field_id).active = False
+        db.session.commit()
+        import_services.run_import(job["id"])
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["created_count"], done["failed_count"]) == ("done", 1, 1)
+    assert issues(api, job["id"])[0]["message"] == "The custom field segment is no longer in use."
+    assert [c.name for c in clients_named(app, "Alpha", "Beta")] == ["Beta"]
+
+
+def test_a_contact_name_too_long_for_its_field_fails_its_row_and_the_rest_imports(app, api):
+    # On PostgreSQL the over-long part stopped the whole import (a DataError) at every resume.
+    content = (
+        "Company,Contact person\n"
+        f"Orion SRL,Иванов {'И' * 150} Петрович\n"
+        f"Vega SRL,Anna {'M' * 150} Popescu\n"
+        "Lyra SRL,Ion Rusu\n"
+    ).encode()
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"]) == (1, 2)
+    assert {(i["row"], i["column"]) for i in issues(api, done["id"])} == {
+        (2, "Contact person"),
+        (3, "Contact person"),
+    }
+    with app.app_context():
+        names = db.session.execute(sa.select(ContactPerson.first_name, ContactPerson.last_name))
+        assert names.all() == [("Ion", "Rusu")]
+
+
+def test_an_update_adds_new_phones_and_e_mails_to_a_contact_person_the_client_has(app, api):
+    with app.app_context():
+        orion = services.create_client({"name": "Orion SRL"})
+        services.save_contact(
+            orion,
+            {"first_name": "Maria", "last_name": "Popescu", "phones": ["+37369000111"]},
+        )
+        orion_id = orion.id
+    content = (
+        b"Company,Contact person,Position,Contact phone,Contact email\n"
+        b"Orion SRL,Maria Popescu,Director,+373 69 000 222,maria@orion.md\n"
+        b"Orion SRL,Ion Rusu,,,\n"
+    )
+    # Maria's new phone and e-mail were dropped, the row reported as "Nothing new".
+    done = run(api, content, on_duplicate="update")
+    assert (done["updated_count"], done["skipped_count"], done["failed_count"]) == (2, 0, 0)
+    with app.app_context():
+        contacts = db.session.execute(
+            sa.select(ContactPerson)
+            .where(ContactPerson.client_id == orion_id)
+            .order_by(ContactPerson.id)
+        ).scalars()
+        assert [
+            (c.full_name, c.position, [p.e164 for p in c.phones], [e.email for e in c.emails])
+            for c in contacts
+        ] == [
+            ("Maria Popescu", "Director", ["+37369000111", "+37369000222"], ["maria@orion.md"]),
+            ("Ion Rusu", "", [], []),
+        ]
+    again = run(api, content, on_duplicate="update")
+    assert (again["updated_count"], again["skipped_count"]) == (0, 2)
 
 
 def test_large_files_are_checked_in_a_helper_process_with_the_same_outcome(app, api, monkeypatch):

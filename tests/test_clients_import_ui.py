@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from core.clients.models import Client
 from core.db import db
-from tests.conftest import csrf_token, login, make_user
+from core.users.models import User
+from tests.conftest import api_token, csrf_token, login, make_user
 
 
 def _upload(client, content: bytes, filename: str = "clients.csv"):
@@ -114,3 +115,55 @@ def test_someone_elses_import_is_not_found_and_the_permission_is_needed(app, adm
     login(viewer, "leo@example.com")
     assert viewer.get("/clients/imports/").status_code == 403
     assert 'data-testid="import-link"' not in viewer.get("/clients/").get_data(as_text=True)
+
+
+def test_a_garbled_mapping_form_is_refused_and_starts_nothing(app, admin_client):
+    make_user(app, "gone@example.com", ["clients.view"], {"clients": "all"})
+    with app.app_context():
+        gone = db.session.execute(sa.select(User).filter_by(email="gone@example.com")).scalar_one()
+        gone.active = False
+        db.session.commit()
+        gone_id = gone.id
+    page_url = _upload(admin_client, b"name,email\nX,x@example.com\n").headers["Location"]
+    form = {
+        "csrf_token": csrf_token(admin_client, page_url),
+        "column-0": "name",
+        "column-1": "email",
+        "on_duplicate": "skip",
+        "default_owner_id": "1",
+        "action": "start",
+    }
+    cases = [
+        ({"action": None}, "Choose to preview the first rows or to start the import."),
+        ({"action": "merge"}, "Choose to preview the first rows or to start the import."),
+        ({"default_owner_id": "abc"}, "No such active user."),
+        ({"default_owner_id": "²"}, "No such active user."),
+        ({"default_owner_id": str(gone_id)}, "No such active user."),
+        ({"default_owner_id": "9" * 30}, "No such active user."),
+        ({"column-1": "nonsense"}, "Unknown field &#39;nonsense&#39;."),
+    ]
+    for change, message in cases:
+        data = {k: v for k, v in {**form, **change}.items() if v is not None}
+        response = admin_client.post(page_url, data=data)
+        assert response.status_code == 422, change
+        assert message in response.get_data(as_text=True), change
+    assert "waiting for mapping" in admin_client.get(page_url).get_data(as_text=True)
+    assert _names(app) == []
+
+
+def test_an_api_owner_id_out_of_range_is_refused_naming_the_field(app):
+    client = app.test_client()
+    headers = api_token(client)
+    job = client.post(
+        "/api/v1/clients/imports",
+        data={"file": (io.BytesIO(b"name\nA\n"), "a.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    ).get_json()
+    response = client.post(
+        f"/api/v1/clients/imports/{job['id']}/start",
+        json={"default_owner_id": 10**30},
+        headers=headers,
+    )
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["default_owner_id"] == ["No such active user."]

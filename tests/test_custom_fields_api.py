@@ -54,6 +54,30 @@ def test_bad_definitions_are_refused_naming_the_field(app, api):
     assert api.get("/api/v1/custom-fields/999").status_code == 404
 
 
+def test_choices_follow_the_same_rules_on_create_and_on_change(app, api):
+    # A choice holding ";" was split in two by the next save on the settings page (which
+    # lists choices separated by ";") and could never be imported into a multi field.
+    cases = [
+        {"key": "x", "label": "X", "kind": "multi", "choices": ["Retail; wholesale"]},
+        {"key": "x", "label": "X", "kind": "choice", "choices": [f"c{i}" for i in range(201)]},
+    ]
+    for body in cases:
+        response = api.post("/api/v1/custom-fields", json=body)
+        assert response.status_code == 422, body
+        assert "choices" in response.get_json()["errors"]
+    field = api.post(
+        "/api/v1/custom-fields",
+        json={"key": "segment", "label": "Segment", "kind": "multi", "choices": ["a"]},
+    ).get_json()
+    for choices in (["a; b"], [f"c{i}" for i in range(201)]):
+        response = api.patch(
+            f"/api/v1/custom-fields/{field['id']}", json={"choices": choices, "version": 1}
+        )
+        assert response.status_code == 422, choices
+        assert "choices" in response.get_json()["errors"]
+    assert api.get(f"/api/v1/custom-fields/{field['id']}").get_json()["choices"] == ["a"]
+
+
 def test_managers_read_fields_but_only_configurers_change_them(app):
     make_user(app, "sam@example.com", ["clients.view"], {"clients": "own"})
     client = app.test_client()

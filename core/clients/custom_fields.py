@@ -13,6 +13,7 @@ from core.db import db
 
 KINDS = ("text", "number", "date", "choice", "multi", "bool")
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_CHOICES = 200
 
 
 def active_fields() -> list[CustomField]:
@@ -115,8 +116,17 @@ def save_field(field: CustomField, data: dict[str, Any]) -> CustomField:
     if field.id is not None and "kind" in data and data["kind"] != field.kind:
         errors["kind"] = ["The kind of an existing field cannot change."]
     choices = [c.strip() for c in data.get("choices", field.choices or []) if c and c.strip()]
-    if kind in ("choice", "multi") and not choices:
-        errors["choices"] = ["Give at least one choice."]
+    if kind in ("choice", "multi"):
+        # The same rules for the API's POST and PATCH and the settings page. ";" separates
+        # choices in that page and in imported cells: a choice holding one would be split.
+        if not choices:
+            errors["choices"] = ["Give at least one choice."]
+        elif len(choices) > MAX_CHOICES:
+            errors["choices"] = [f"Give at most {MAX_CHOICES} choices."]
+        elif any(len(c) > 120 for c in choices):
+            errors["choices"] = ["Use at most 120 characters for a choice."]
+        elif any(";" in c for c in choices):
+            errors["choices"] = ["A choice cannot contain ; (it separates choices)."]
     if not (data.get("label", field.label) or "").strip():
         errors["label"] = ["Enter a label."]
     if errors:

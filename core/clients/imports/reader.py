@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import zipfile
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -52,18 +52,28 @@ def inspect(
     text, encoding = decode(data, encoding)
     delimiter = delimiter or sniff_delimiter(text)
     header: list[str] | None = None
-    total = 0
+    total = width = 0
     sample: list[list[str]] = []
     for _number, cells in _csv_rows(text, delimiter):
         if header is None:
             header = cells
             continue
         total += 1
+        if len(cells) > width:
+            width = max(width, _filled_width(cells))
         if len(sample) < SAMPLE_ROWS:
             sample.append(cells)
     if header is None:
         raise FileRefused("The file is empty.")
-    return FileInfo("csv", _clean_header(header), total, encoding, delimiter, sample)
+    return FileInfo("csv", _clean_header(header, width), total, encoding, delimiter, sample)
+
+
+def _filled_width(cells: list[str]) -> int:
+    """The number of cells up to the last one that holds something."""
+    for index in range(len(cells) - 1, -1, -1):
+        if cells[index]:
+            return index + 1
+    return 0
 
 
 def rows(
@@ -94,8 +104,28 @@ def file_kind(data: bytes, filename: str) -> str:
     if head.startswith((b"%PDF", b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"\x1f\x8b", b"Rar!")):
         raise FileRefused("This is not a CSV or XLSX file.")
     if b"\x00" in data[:4096] and not head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise FileRefused("This is not a CSV or XLSX file (it holds binary data).")
+        if _utf16_without_bom(data) is None:
+            raise FileRefused("This is not a CSV or XLSX file (it holds binary data).")
     return "csv"
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The codec of UTF-16 text saved without a byte order mark, or None.
+
+    In such text nearly every ASCII character (delimiters, digits, line ends, Latin letters)
+    has a zero byte, always on the same side of the pair; in binary data zeros fall on both.
+    """
+    sample = data[:4096]
+    sample = sample[: len(sample) // 2 * 2]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd >= max(2, pairs // 20) and even <= odd // 50:
+        return "utf-16-le"
+    if even >= max(2, pairs // 20) and odd <= even // 50:
+        return "utf-16-be"
+    return None
 
 
 def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
@@ -104,8 +134,9 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         if encoding not in ENCODINGS:
             known = ", ".join(ENCODINGS)
             raise FileRefused(f"Unknown encoding {encoding!r}; choose one of {known}.")
+        codec = {"utf-8": "utf-8-sig", "utf-16": _utf16_codec(data)}.get(encoding, encoding)
         try:
-            text = data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+            text = data.decode(codec)
         except UnicodeDecodeError as exc:
             raise FileRefused(
                 f"The file is not {encoding} (byte {exc.start + 1} cannot be read); "
@@ -117,6 +148,12 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
             return _check_text(data.decode("utf-16")), "utf-16"
         except UnicodeDecodeError:
             raise FileRefused("The file starts as UTF-16 text but cannot be read so.") from None
+    bomless = _utf16_without_bom(data)
+    if bomless is not None:
+        try:
+            return _check_text(data.decode(bomless)), "utf-16"
+        except UnicodeDecodeError:
+            raise FileRefused("The file looks like UTF-16 text but cannot be read so.") from None
     try:
         return _check_text(data.decode("utf-8-sig")), "utf-8"
     except UnicodeDecodeError:
@@ -126,6 +163,13 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         return _check_text(data.decode(guess)), guess
     except UnicodeDecodeError:
         return _check_text(data.decode("latin-1")), "latin-1"
+
+
+def _utf16_codec(data: bytes) -> str:
+    """UTF-16 with its byte order mark, or without one in the order the bytes show."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return _utf16_without_bom(data) or "utf-16-le"
 
 
 def _guess_single_byte(data: bytes) -> str:
@@ -172,17 +216,70 @@ def sniff_delimiter(text: str) -> str:
 
 def _csv_rows(text: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    clean = _clean if _UNWANTED.search(text) else _clean_plain  # one scan, not one a cell
+    before = last_before = 0  # the lines read before the record being read, and the last
     try:
         for cells in reader:
+            last_before, before = before, reader.line_num
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) > MAX_COLUMNS:
                 raise FileRefused(
                     f"Line {reader.line_num} has {len(cells)} columns; at most {MAX_COLUMNS}."
                 )
-            yield reader.line_num, [_unescape(c.replace("\x00", "").strip()) for c in cells]
+            yield reader.line_num, [clean(c) for c in cells]
     except csv.Error as exc:
         raise FileRefused(f"Line {reader.line_num} cannot be read as CSV: {exc}.") from None
+    if reader.line_num - last_before > 1:  # the last record spans lines
+        start = _offset_after_lines(text, last_before)
+        _check_quotes_closed(text[start:], delimiter, last_before + 1)
+
+
+_LINE_BREAK = re.compile("\r\n|\r|\n")
+
+
+def _offset_after_lines(text: str, count: int) -> int:
+    """Where line ``count + 1`` begins (lines end as the CSV reader ends them)."""
+    if count == 0:
+        return 0
+    for number, match in enumerate(_LINE_BREAK.finditer(text), start=1):
+        if number == count:
+            return match.end()
+    return len(text)
+
+
+def _check_quotes_closed(record: str, delimiter: str, line: int) -> None:
+    """Refuse a file whose last record opens a quote that is never closed: the reader would
+    take every line after it as one cell, and those rows would be lost without a word."""
+    if '"' not in record:
+        return
+    try:
+        for _ in csv.reader(io.StringIO(record, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise FileRefused(
+                f'Line {line} opens a quoted cell (") that is never closed, so every line '
+                "after it would be read as one cell; close the quote or remove it."
+            ) from None
+
+
+# NUL and byte order marks (files glued together keep the second one's) are dropped; other
+# control characters become spaces: no spreadsheet can hold them, so an export or a problem
+# report of such a value would fail.
+_CONTROLS = {c: " " for c in range(32) if chr(c) not in "\t\n\r"} | {0: None, 0xFEFF: None}
+_UNWANTED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufeff]")
+
+
+def _clean(cell: str) -> str:
+    if _UNWANTED.search(cell):
+        cell = cell.translate(_CONTROLS)
+    return _unescape(cell.strip())
+
+
+def _clean_plain(cell: str) -> str:
+    """``_clean`` for the cells of a text known to hold no control character."""
+    return _unescape(cell.strip())
 
 
 def _unescape(cell: str) -> str:
@@ -192,8 +289,11 @@ def _unescape(cell: str) -> str:
     return cell
 
 
-def _clean_header(header: list[str]) -> list[str]:
-    return [(h or "").lstrip("\ufeff").strip()[:200] for h in header]
+def _clean_header(header: list[str], width: int = 0) -> list[str]:
+    """The column titles, with an untitled column for each cell rows have past the last
+    title: those cells can then be mapped, rather than be left out without a word."""
+    titles = [(h or "").lstrip("\ufeff").strip()[:200] for h in header]
+    return titles + [""] * (min(width, MAX_COLUMNS) - len(titles))
 
 
 def _open_workbook(data: bytes):
@@ -201,33 +301,57 @@ def _open_workbook(data: bytes):
 
     try:
         return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise FileRefused(f"This is not a readable XLSX workbook ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails anywhere in the parser
+        raise _unreadable(exc) from None
+
+
+def _unreadable(exc: Exception) -> FileRefused:
+    reason = str(exc).strip() or type(exc).__name__
+    return FileRefused(f"This is not a readable XLSX workbook ({reason[:200]}).")
+
+
+def _first_sheet(workbook):
+    """The first sheet, to be read row by row as it is stored: the size a sheet claims (its
+    "dimension") is often wrong, and openpyxl would cut every row to it or pad every row
+    to it."""
+    try:
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
+        claimed_rows = sheet.max_row if sheet is not None else None
+    except Exception as exc:  # noqa: BLE001 - see _open_workbook
+        raise _unreadable(exc) from None
+    if sheet is None:
+        raise FileRefused("The workbook has no sheets.")
+    sheet.reset_dimensions()
+    return sheet, claimed_rows
 
 
 def _inspect_xlsx(data: bytes) -> tuple[list[str], int, list[list[str]]]:
     workbook = _open_workbook(data)
     try:
-        sheet = workbook.worksheets[0] if workbook.worksheets else None
-        if sheet is None:
-            raise FileRefused("The workbook has no sheets.")
+        sheet, claimed_rows = _first_sheet(workbook)
         header: list[str] | None = None
         sample: list[list[str]] = []
-        seen = 0
+        seen = width = 0
         for _number, cells in _sheet_rows(sheet):
             if header is None:
                 header = cells
                 continue
             seen += 1
+            width = max(width, len(cells))
             if len(sample) < SAMPLE_ROWS:
                 sample.append(cells)
             elif seen > 2 * SAMPLE_ROWS:
                 break
         if header is None:
+            if len(workbook.worksheets) > 1:
+                raise FileRefused(
+                    "The first sheet of the workbook is empty; the import reads the first "
+                    "sheet only, so move the list there."
+                )
             raise FileRefused("The file is empty.")
-        # The sheet's own size; the import counts exactly as it reads.
-        estimate = max((sheet.max_row or 1) - 1, seen)
-        return _clean_header(header), estimate, sample
+        # The size the sheet claims; the import counts exactly as it reads.
+        estimate = max((claimed_rows or 1) - 1, seen)
+        return _clean_header(header, width), estimate, sample
     finally:
         workbook.close()
 
@@ -235,7 +359,8 @@ def _inspect_xlsx(data: bytes) -> tuple[list[str], int, list[list[str]]]:
 def _xlsx_rows(data: bytes) -> Iterator[tuple[int, list[str]]]:
     workbook = _open_workbook(data)
     try:
-        yield from _sheet_rows(workbook.worksheets[0])
+        sheet, _ = _first_sheet(workbook)
+        yield from _sheet_rows(sheet)
     finally:
         workbook.close()
 
@@ -248,8 +373,8 @@ def _sheet_rows(sheet) -> Iterator[tuple[int, list[str]]]:
                 cells.pop()
             if cells:
                 yield number, cells
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
-        raise FileRefused(f"This is not a readable XLSX workbook ({exc}).") from None
+    except Exception as exc:  # noqa: BLE001 - see _open_workbook
+        raise _unreadable(exc) from None
 
 
 def _cell_text(value: Any) -> str:
@@ -266,4 +391,4 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, float):
         # Phone numbers and ids typed into Excel become floats: 37369123456.0.
         return str(int(value)) if value.is_integer() else repr(value)
-    return _unescape(str(value).replace("\x00", "").strip())
+    return _clean(str(value))

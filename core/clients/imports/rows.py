@@ -59,6 +59,10 @@ TEXT_LIMITS = {
     "website": 300,
     "notes": 10_000,
 }
+# What a spreadsheet shows (and saves in CSV) where a formula failed: not a value to import.
+SPREADSHEET_ERRORS = frozenset(
+    ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA")
+)
 ADDRESS_LIMITS = {"street": 300, "city": 120, "region": 120, "postcode": 20, "country": 80}
 CONTACT_LIMITS = {"first_name": 100, "middle_name": 100, "last_name": 100, "position": 200}
 
@@ -88,6 +92,7 @@ class Context:
     source_codes: list[str]
     users: dict[str, int]
     custom: dict[str, FieldSpec]
+    shared_names: frozenset[str] = frozenset()  # user names more than one active user has
 
     @classmethod
     def load(cls) -> Context:
@@ -99,11 +104,13 @@ class Context:
         ).scalars():
             lists[option.list].append(option)
         users: dict[str, int] = {}
+        shared: set[str] = set()
         for user_id, email, name in db.session.execute(
             sa.select(User.id, User.email, User.name).where(User.active.is_(True))
         ):
             users.setdefault(normalise.name_key(email), user_id)
-            users.setdefault(normalise.name_key(name), user_id)
+            if users.setdefault(normalise.name_key(name), user_id) != user_id:
+                shared.add(normalise.name_key(name))
         return cls(
             region=(setting("core.phone_region") or "").upper(),
             tax_country=setting("core.tax_id_country") or "",
@@ -113,6 +120,7 @@ class Context:
             sources=_option_lookup(lists["source"]),
             source_codes=[o.code for o in lists["source"]],
             users=users,
+            shared_names=frozenset(shared),
             custom={
                 f.key: FieldSpec(f.key, f.label, f.kind, tuple(f.choices or ()), f.required)
                 for f in active_fields()
@@ -183,6 +191,9 @@ def parse(
             continue
         value = cells[index] if index < len(cells) else ""
         column = header[index] if index < len(header) and header[index] else f"column {index + 1}"
+        if value.upper() in SPREADSHEET_ERRORS:
+            row.fail(column, value, "The spreadsheet shows an error here; correct the formula.")
+            continue
         if code == "phone" or code == "contact.phone":
             target = row.phones if code == "phone" else contact.setdefault("phones", [])
             _phones(row, column, value, target, ctx.region)
@@ -192,15 +203,30 @@ def parse(
             _emails(row, column, value, target)
             continue
         if code == "tags":
+            # Tags are one whatever their case: "VIP, vip" is one tag.
+            known = {t.casefold() for t in row.tags}
             for tag in _SPLIT_TAGS.split(value):
                 tag = tag.strip()[:60]
-                if tag and tag not in row.tags:
+                if tag and tag.casefold() not in known:
+                    known.add(tag.casefold())
                     row.tags.append(tag)
             continue
         if not value:
             continue
         if code.startswith("custom:"):
-            custom_field = ctx.custom[code[7:]]
+            custom_field = ctx.custom.get(code[7:])
+            if custom_field is None:
+                # Turned off since the mapping was chosen: the value has nowhere to go.
+                row.fail(column, value, f"The custom field {code[7:]} is no longer in use.")
+                continue
+            if custom_field.kind == "date":
+                # The same date formats as for the next contact date.
+                parsed = parse_date(value)
+                if parsed is None:
+                    row.fail(column, value, "Enter a date as YYYY-MM-DD or DD.MM.YYYY.")
+                else:
+                    custom[custom_field.key] = parsed.isoformat()
+                continue
             try:
                 custom[custom_field.key] = coerce(custom_field, value)
             except ValueError as exc:
@@ -305,7 +331,10 @@ def _client_cell(row: Row, column: str, value: str, code: str, ctx: Context) -> 
         client[code] = option
     elif code == "owner":
         owner_id = ctx.users.get(normalise.name_key(value))
-        if owner_id is None:
+        if normalise.name_key(value) in ctx.shared_names:
+            owner_id = None
+            row.fail(column, value, "Several active users have this name; give the e-mail.")
+        elif owner_id is None:
             row.fail(column, value, "No active user has this e-mail or name.")
         client["owner_id"] = owner_id
     elif code == "next_contact_on":
@@ -317,7 +346,13 @@ def _client_cell(row: Row, column: str, value: str, code: str, ctx: Context) -> 
 
 def _contact_cell(row: Row, column: str, value: str, part: str, contact: dict) -> None:
     if part == "full_name":
-        contact.update(split_full_name(value))
+        parts = split_full_name(value)
+        for name, text in parts.items():
+            if len(text) > CONTACT_LIMITS[name]:
+                limit = CONTACT_LIMITS[name]
+                row.fail(column, value, f"Use at most {limit} characters for each part of a name.")
+                break
+        contact.update(parts)
         return
     if len(value) > CONTACT_LIMITS[part]:
         row.fail(column, value, f"Use at most {CONTACT_LIMITS[part]} characters.")
@@ -336,7 +371,8 @@ def _finish(
     client = row.client
     if "name" in mapping and not client.get("name"):
         column = header[mapping.index("name")] or f"column {mapping.index('name') + 1}"
-        row.fail(column, "", "Enter a name.")
+        if all(problem[0] != column for problem in row.errors):
+            row.fail(column, "", "Enter a name.")
     if client.get("name"):
         client["name_key"] = normalise.name_key(client["name"])
     if client.get("tax_id"):
@@ -356,7 +392,17 @@ def _finish(
 
 
 def missing_required(row: Row, mapping: list[str | None], header: list[str]) -> None:
-    """Required custom fields are needed when a row creates a client."""
+    """A name and the required custom fields are needed when a row creates a client."""
+    if "name" not in mapping:  # only the CRM id is mapped: the row can only update
+        index = mapping.index("id")
+        value = "" if row.client_id is None else str(row.client_id)
+        row.fail(
+            header[index] or f"column {index + 1}",
+            value,
+            "No client in the CRM matches this row, and a new client needs a name: map the "
+            "column that holds it.",
+        )
+        return
     for custom_field in row.custom_required:
         code = f"custom:{custom_field.key}"
         column = header[mapping.index(code)] if code in mapping else code
@@ -372,11 +418,11 @@ def split_full_name(value: str) -> dict[str, str]:
     if len(words) == 3 and _PATRONYMIC.search(words[2]):
         return {"last_name": words[0], "first_name": words[1], "middle_name": words[2]}
     if len(words) == 1:
-        return {"first_name": words[0][:100]}
+        return {"first_name": words[0]}
     return {
-        "first_name": words[0][:100],
-        "middle_name": " ".join(words[1:-1])[:100],
-        "last_name": words[-1][:100],
+        "first_name": words[0],
+        "middle_name": " ".join(words[1:-1]),
+        "last_name": words[-1],
     }
 
 

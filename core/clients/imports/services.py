@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from core.audit.models import AuditLog, audit_actor
 from core.clients import duplicates, normalise, search, services
@@ -166,7 +166,9 @@ def configure(job: ClientImport, settings: dict[str, Any]) -> None:
         errors["on_duplicate"] = [f"Choose one of: {', '.join(ON_DUPLICATE)}."]
     owner_id = settings.get("default_owner_id", job.default_owner_id)
     if owner_id is not None:
-        owner = db.session.get(User, owner_id) if isinstance(owner_id, int) else None
+        valid = isinstance(owner_id, int) and not isinstance(owner_id, bool)
+        valid = valid and 0 < owner_id < 2**63
+        owner = db.session.get(User, owner_id) if valid else None
         if owner is None or not owner.active:
             errors["default_owner_id"] = ["No such active user."]
     if errors:
@@ -177,14 +179,35 @@ def configure(job: ClientImport, settings: dict[str, Any]) -> None:
     job.dry_run = bool(settings.get("dry_run", False))
 
 
+def can_start(job: ClientImport) -> bool:
+    """Whether the mapping may be chosen and a run started: never while a run is queued or
+    running, and never again after a run that wrote clients."""
+    if job.status in ("queued", "running"):
+        return False
+    if job.status == "uploaded" or job.dry_run:
+        return True
+    return job.status == "failed" and job.processed == 0  # it stopped before writing a row
+
+
+def check_can_start(job: ClientImport) -> None:
+    """ValidationFailed (409) saying why ``job`` cannot be configured or started now."""
+    if can_start(job):
+        return
+    if job.status in ("queued", "running"):
+        message = "This import is running already."
+    elif job.status == "failed":
+        message = (
+            f"This import stopped after {job.processed} rows; go on with it (resume) so no "
+            "row is imported twice."
+        )
+    else:
+        message = "This import has finished; upload the file again."
+    raise ValidationFailed({"status": [message]}, 409)
+
+
 def start(job: ClientImport, settings: dict[str, Any]) -> ClientImport:
     """Queue a run with these settings (a dry run checks every row and writes no client)."""
-    if job.status in ("queued", "running"):
-        raise ValidationFailed({"status": ["This import is running already."]}, 409)
-    if job.status == "done" and not job.dry_run:
-        raise ValidationFailed(
-            {"status": ["This import has finished; upload the file again."]}, 409
-        )
+    check_can_start(job)
     configure(job, settings)
     earlier = earlier_runs(job)
     if earlier and job.on_duplicate == "create" and not job.dry_run:
@@ -212,9 +235,19 @@ def start(job: ClientImport, settings: dict[str, Any]) -> ClientImport:
 
 
 def resume(job: ClientImport) -> ClientImport:
-    """Go on with a run that stopped (failed): rows already handled are not read again."""
+    """Go on with a run that stopped (failed): rows already handled are not read again.
+
+    A dry run starts again from the first row instead: it saved nothing, and what it had
+    noted about the rows before (to tell a row repeating an earlier one) is gone."""
     if job.status != "failed":
         raise ValidationFailed({"status": ["Only a stopped import can go on."]}, 409)
+    if job.dry_run:
+        db.session.execute(
+            sa.delete(ClientImportIssue).where(ClientImportIssue.import_id == job.id)
+        )
+        job.processed = job.created_count = job.updated_count = 0
+        job.skipped_count = job.failed_count = 0
+        job.started_at = job.finished_at = None
     job.status = "queued"
     job.message = ""
     db.session.commit()
@@ -226,8 +259,9 @@ def resume(job: ClientImport) -> ClientImport:
 
 def preview(job: ClientImport, settings: dict[str, Any], user: User) -> list[dict[str, Any]]:
     """What the first rows would do with these settings; nothing is saved."""
+    check_can_start(job)
     configure(job, settings)
-    run = Run(job, user, Context.load(), write=False)
+    run = Run(job, user, Context.load(), write=False, record=False)
     batch = sample(job, PREVIEW_ROWS)
     outcome = run.process(batch)
     # Rows that would be new may still be a known client under another spelling of its
@@ -259,6 +293,8 @@ def run_import(import_id: int) -> None:
         job.started_at = job.started_at or utcnow()
         db.session.commit()
         run = Run(job, user, Context.load(), write=not job.dry_run)
+        if job.processed and run.write:
+            run.recall_created()
         batches = _batches(job)
         if job.total_rows - job.processed >= PARALLEL_FROM_ROWS:
             parsed = _parse_elsewhere(batches, run)
@@ -393,18 +429,21 @@ class Run:
     """One pass over an import's rows; ``write=False`` decides without saving (previews, dry
     runs)."""
 
-    def __init__(self, job: ClientImport, user: User, ctx: Context, write: bool) -> None:
+    def __init__(
+        self, job: ClientImport, user: User, ctx: Context, write: bool, record: bool = True
+    ) -> None:
         self.job = job
         self.user = user
         self.ctx = ctx
         self.write = write
+        self.record = record  # the progress and the problems, into the import (not previews)
         self.mapping = list(job.mapping)
         self.header = list(job.header)
         self.policy = job.on_duplicate
         self.default_owner_id = job.default_owner_id
         self.first_row_of_key: dict[tuple[str, str], int] = {}
         self.created_in_run: dict[int, int] = {}  # client id -> file line
-        self._tags: dict[str, int] | None = None
+        self._tags: dict[str, tuple[int, str]] | None = None
         self.checking = (self.mapping, self.header, ctx)  # what parse_batch needs besides rows
 
     # --- deciding ---------------------------------------------------------------------
@@ -489,21 +528,26 @@ class Run:
         if earlier is not None:
             line, reason = earlier
             return Planned(row, "skip", reason=f"Same {reason} as line {line} of this file.")
-        ids = sorted(found)
-        why = " and ".join(dict.fromkeys(r for reasons in found.values() for r in reasons))
-        if len(ids) > 1:
-            listed = ", ".join(f"#{i}" for i in ids[:5] if i in visible)
-            return Planned(
-                row,
-                "skip",
-                reason=f"Matches {len(ids)} clients (same {why}) {listed}".strip() + ".",
-                matches=[i for i in ids if i in visible],
-            )
-        client_id = ids[0]
-        if client_id not in visible:
+        # Clients the user cannot see are neither counted nor named, and what they share
+        # with the row is not told apart from what the visible ones share.
+        ids = sorted(i for i in found if i in visible)
+        hidden = sorted(i for i in found if i not in visible)
+        if not ids:
+            why = " and ".join(dict.fromkeys(r for i in hidden for r in found[i]))
             return Planned(
                 row, "skip", reason=f"Already in the CRM (same {why}), owned by another user."
             )
+        why = " and ".join(dict.fromkeys(r for i in ids for r in found[i]))
+        if len(ids) > 1 or hidden:
+            listed = ", ".join(f"#{i}" for i in ids[:5])
+            others = " and clients of other users" if hidden else ""
+            return Planned(
+                row,
+                "skip",
+                reason=f"Matches several clients: {listed} (same {why}){others}.",
+                matches=ids,
+            )
+        client_id = ids[0]
         if self.policy == "skip":
             return Planned(
                 row,
@@ -513,6 +557,26 @@ class Run:
                 matches=[client_id],
             )
         return Planned(row, "update", client_id, matches=[client_id])
+
+    def recall_created(self) -> None:
+        """On going on after a stop: the clients this run had created, by file line (from
+        their history), so a later row repeating one is skipped as in a run never stopped."""
+        prefix = f"#{self.job.id} "
+        created = db.session.execute(
+            sa.select(AuditLog.entity_id, AuditLog.changes).where(
+                AuditLog.at >= self.job.started_at,
+                AuditLog.user_id == self.user.id,
+                AuditLog.entity == "clients",
+                AuditLog.action == "create",
+            )
+        )
+        for client_id, changes in created:
+            source = (changes or {}).get("import") or [None, ""]
+            label = source[1] if isinstance(source, list) and len(source) == 2 else ""
+            if isinstance(label, str) and label.startswith(prefix):
+                line = label.rpartition(", line ")[2]
+                if line.isdigit():
+                    self.created_in_run[client_id] = int(line)
 
     def _earlier_line(self, row: Row, found: dict[int, list[str]]) -> tuple[int, str] | None:
         """An earlier line of this file that created the same client, and the shared key."""
@@ -656,25 +720,37 @@ class Run:
         )
         return plans
 
+    def _known_tags(self) -> dict[str, tuple[int, str]]:
+        """Every tag by its case-folded name: (id, name as written)."""
+        if self._tags is None:
+            self._tags = {}
+            for tag_id, name in db.session.execute(sa.select(Tag.id, Tag.name).order_by(Tag.id)):
+                self._tags.setdefault(name.casefold(), (tag_id, name))
+        return self._tags
+
     def _tag_ids(self, names: list[str]) -> list[int]:
         if not names:
             return []
-        if self._tags is None:
-            self._tags = {
-                name.casefold(): tag_id
-                for tag_id, name in db.session.execute(sa.select(Tag.id, Tag.name))
-            }
+        known = self._known_tags()
         out = []
         for name in names:
-            tag_id = self._tags.get(name.casefold())
+            tag_id = known.get(name.casefold(), (None, ""))[0]
+            if tag_id is None:
+                # Updates of this run (or other users) may have added it since the list was read.
+                tag_id = db.session.execute(sa.select(Tag.id).where(Tag.name == name)).scalar()
             if tag_id is None:
                 tag_id = db.session.execute(
                     sa.insert(Tag).values(name=name).returning(Tag.id)
                 ).scalar_one()
-                self._tags[name.casefold()] = tag_id
+            known.setdefault(name.casefold(), (tag_id, name))
             if tag_id not in out:
                 out.append(tag_id)
         return out
+
+    def _tag_names(self, names: list[str]) -> list[str]:
+        """``names`` spelt as the tags already in the CRM ("vip" is the known "VIP")."""
+        known = self._known_tags()
+        return [known.get(name.casefold(), (None, name))[1] for name in names]
 
     def _update(self, plans: list[Planned]) -> list[Planned]:
         """Add what the rows bring to the clients they match; returns those that changed."""
@@ -694,19 +770,34 @@ class Run:
                 )
             ).scalars()
         }
-        changes = [(p, *_changes(clients[p.client_id], p.row)) for p in plans]
         changed = []
-        for plan, data, contact in changes:
+        for plan in plans:
+            plan.row.tags = self._tag_names(plan.row.tags)
+            # What the row adds is worked out from the client as it is now, not as the batch
+            # read it: each update commits, which reloads the clients, so what an earlier row
+            # of the file or another user added meanwhile is kept rather than overwritten.
+            client = clients.get(plan.client_id)
+            try:
+                gone = client is None or client.deleted_at is not None
+            except ObjectDeletedError:
+                gone = True
+            if gone:
+                plan.action = "error"
+                plan.reason = "The client was moved to the trash or deleted meanwhile."
+                continue
+            data, contact = _changes(client, plan.row)
             if not data and not contact:
                 plan.action, plan.reason = "skip", "Nothing new for the client."
                 continue
             if self.write:
-                client = db.session.get(Client, plan.client_id)
                 try:
                     if data:
                         services.update_client(client, data)
+                        if "tags" in data:
+                            self._tags = None  # it may have added tags: read them again
                     if contact:
-                        services.save_contact(client, contact)
+                        person = contact.pop("_person", None)
+                        services.save_contact(client, contact, person)
                 except (ValidationFailed, StaleDataError) as exc:
                     db.session.rollback()
                     plan.action = "error"
@@ -749,7 +840,7 @@ class Run:
                         "kind": "skipped",
                     }
                 )
-        if self.job.status not in ("running", "queued"):
+        if not self.record:
             return  # a preview
         if issues:
             bulk_insert(ClientImportIssue.__table__, issues)
@@ -915,9 +1006,30 @@ def _changes(client: Client, row: Row) -> tuple[dict[str, Any], dict[str, Any] |
         wanted = normalise.name_key(
             " ".join(row.contact.get(k, "") for k in ("first_name", "middle_name", "last_name"))
         )
-        if all(normalise.name_key(c.full_name) != wanted for c in client.contacts):
-            contact = {k: v for k, v in row.contact.items()}
+        person = next(
+            (c for c in client.contacts if normalise.name_key(c.full_name) == wanted), None
+        )
+        contact = dict(row.contact) if person is None else _contact_changes(person, row.contact)
     return data, contact
+
+
+def _contact_changes(person: ContactPerson, given: dict[str, Any]) -> dict[str, Any] | None:
+    """What a row adds to a contact person the client has already: new phones and e-mails,
+    the position; ``_person`` says whom to save it to."""
+    data: dict[str, Any] = {}
+    have_phones = [p.e164 for p in person.phones]
+    if any(p not in have_phones for p in given.get("phones", ())):
+        data["phones"] = [{"number": p.e164, "kind": p.kind} for p in person.phones] + [
+            {"number": p} for p in given["phones"] if p not in have_phones
+        ]
+    have_emails = [e.email for e in person.emails]
+    if any(e not in have_emails for e in given.get("emails", ())):
+        data["emails"] = [{"email": e.email, "kind": e.kind} for e in person.emails] + [
+            {"email": e} for e in given["emails"] if e not in have_emails
+        ]
+    if given.get("position") and given["position"] != person.position:
+        data["position"] = given["position"]
+    return {**data, "_person": person} if data else None
 
 
 def _phone_row(client_id: int, contact_id: int | None, e164: str) -> dict[str, Any]:

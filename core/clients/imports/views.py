@@ -70,11 +70,13 @@ def index():
 
 
 def _settings_from_form(job: ClientImport) -> dict:
-    owner = request.form.get("default_owner_id", "")
+    owner = request.form.get("default_owner_id", "").strip()
+    is_id = owner.isascii() and owner.isdigit() and len(owner) < 18
     return {
         "mapping": [request.form.get(f"column-{i}") or None for i in range(len(job.header))],
         "on_duplicate": request.form.get("on_duplicate", "skip"),
-        "default_owner_id": int(owner) if owner.isdigit() and len(owner) < 18 else None,
+        # Anything but a user id is passed on as it came, for configure to refuse.
+        "default_owner_id": int(owner) if is_id else owner or None,
         "dry_run": request.form.get("dry_run") == "yes",
     }
 
@@ -85,10 +87,15 @@ def show(import_id: int):
     job = _visible(import_id)
     errors: dict[str, list[str]] = {}
     preview = None
-    if request.method == "POST" and job.status in ("uploaded", "done") and _can_start(job):
+    if request.method == "POST" and _can_start(job):
         settings = _settings_from_form(job)
+        action = request.form.get("action")
         try:
-            if request.form.get("action") == "preview":
+            if action not in ("preview", "start"):
+                raise ValidationFailed(
+                    {"action": [_("Choose to preview the first rows or to start the import.")]}
+                )
+            if action == "preview":
                 preview = services.preview(job, settings, current_actor())
                 job.mapping = settings["mapping"]
                 job.on_duplicate = settings["on_duplicate"]
@@ -138,7 +145,7 @@ def show(import_id: int):
 
 
 def _can_start(job: ClientImport) -> bool:
-    return job.status == "uploaded" or (job.status == "done" and job.dry_run)
+    return services.can_start(job)
 
 
 @bp.route("/<int:import_id>/progress")
