@@ -1029,3 +1029,34 @@ def test_an_import_goes_on_in_the_worker_when_the_helper_process_cannot_start(
     done = run(api, content)
     assert (done["created_count"], done["failed_count"]) == (7, 0)
     assert count_clients(app) == 7
+
+
+def test_an_import_whose_worker_died_can_go_on(app, api, admin_client):
+    from datetime import timedelta
+
+    from core.db import utcnow
+
+    job = upload(api, b"name\nOne\nTwo\n").get_json()
+    with app.app_context():
+        # As a worker killed mid-run leaves it: running, no progress for an hour.
+        db.session.execute(
+            sa.update(ClientImport)
+            .where(ClientImport.id == job["id"])
+            .values(status="running", updated_at=utcnow() - timedelta(hours=1))
+        )
+        db.session.commit()
+    page = admin_client.get(f"/clients/imports/{job['id']}").get_data(as_text=True)
+    assert 'data-testid="stalled"' in page
+    assert api.post(f"/api/v1/clients/imports/{job['id']}/resume").status_code == 202
+    done = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (done["status"], done["created_count"]) == ("done", 2)
+    # A run that is alive cannot be started a second time beside it.
+    fresh = upload(api, b"name\nThree\n").get_json()
+    with app.app_context():
+        db.session.execute(
+            sa.update(ClientImport)
+            .where(ClientImport.id == fresh["id"])
+            .values(status="running", updated_at=utcnow())
+        )
+        db.session.commit()
+    assert api.post(f"/api/v1/clients/imports/{fresh['id']}/resume").status_code == 409

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -57,6 +57,7 @@ from core.users.services import ValidationFailed
 log = logging.getLogger(__name__)
 
 BATCH = 2000
+STALLED_AFTER = timedelta(minutes=15)
 # Smaller imports are checked in this process: starting a helper process takes a second.
 PARALLEL_FROM_ROWS = 5000
 PREVIEW_ROWS = 20
@@ -234,12 +235,19 @@ def start(job: ClientImport, settings: dict[str, Any]) -> ClientImport:
     return job
 
 
+def stalled(job: ClientImport) -> bool:
+    """A run that wrote no progress for a long while: its worker died (killed, host lost).
+
+    A live run writes progress with every batch, a second or so apart."""
+    return job.status == "running" and job.updated_at < utcnow() - STALLED_AFTER
+
+
 def resume(job: ClientImport) -> ClientImport:
     """Go on with a run that stopped (failed): rows already handled are not read again.
 
     A dry run starts again from the first row instead: it saved nothing, and what it had
     noted about the rows before (to tell a row repeating an earlier one) is gone."""
-    if job.status != "failed":
+    if job.status != "failed" and not stalled(job):
         raise ValidationFailed({"status": ["Only a stopped import can go on."]}, 409)
     if job.dry_run:
         db.session.execute(

@@ -130,6 +130,7 @@ def show(import_id: int):
         "clients/imports/show.html",
         job=job,
         can_start=_can_start(job),
+        stalled=services.stalled(job),
         sample=services.sample(job) if _can_start(job) else [],
         targets=mapping.targets(),
         policies=ON_DUPLICATE,
