@@ -29,7 +29,7 @@ from core.clients.schemas import (
     summary_json,
 )
 from core.db import db
-from core.security import current_actor, login_required_only, requires
+from core.security import current_principal, login_required_only, requires
 from core.users.services import ValidationFailed
 
 blp = ApiBlueprint("api_clients", __name__, url_prefix="/api/v1/clients", description="Clients")
@@ -43,7 +43,7 @@ def _invalid(exc: ValidationFailed):
 
 
 def _visible(client_id: int, include_trash: bool = False):
-    client = queries.card(client_id, current_actor(), include_trash=include_trash)
+    client = queries.card(client_id, current_principal(), include_trash=include_trash)
     if client is None:
         abort(404, message=f"Client {client_id} does not exist or is not yours to see.")
     return client
@@ -86,7 +86,7 @@ class Clients(MethodView):
         extra = {k: v for k, v in request.args.items() if k.startswith("cf_")}
         try:
             params = list_params({**args, **extra})
-            items, cursor = queries.page(params, current_actor())
+            items, cursor = queries.page(params, current_principal())
         except ValidationFailed as exc:
             abort(422, message="Invalid input.", errors={"query": exc.errors})
         except queries.BadCursor as exc:
@@ -99,7 +99,7 @@ class Clients(MethodView):
     @blp.response(201, ClientOutSchema)
     def post(self, data):
         """Create a client; the caller owns it unless ``owner_id`` says otherwise."""
-        data.setdefault("owner_id", current_actor().id)
+        data.setdefault("owner_id", current_principal().id)
         try:
             return services.create_client(data)
         except ValidationFailed as exc:
@@ -158,7 +158,7 @@ class Bulk(MethodView):
     @blp.response(200, BulkResultSchema)
     def post(self, data):
         """Change many clients at once: the ``ids`` given, or all that the ``filter`` matches."""
-        user = current_actor()
+        user = current_principal()
         needed = bulk.ACTIONS[data["action"]]
         if not user.has_permission(needed):
             abort(403, message=f"You need the permission {needed!r}.")
@@ -217,7 +217,7 @@ class Duplicates(MethodView):
         }
         return duplicates.find(
             data,
-            current_actor(),
+            current_principal(),
             exclude_id=args.get("exclude_id"),
             limit=args["limit"],
             region=services.phone_region(),
@@ -255,7 +255,7 @@ class ClientItem(MethodView):
     @blp.response(204)
     def delete(self, client_id):
         """Move a client to the trash; an admin can restore it."""
-        services.trash(_visible(client_id), current_actor().id)
+        services.trash(_visible(client_id), current_principal().id)
 
 
 @blp.route("/<int:client_id>/restore")
@@ -299,7 +299,7 @@ class Merge(MethodView):
         survivor = _visible(data["survivor_id"])
         others = []
         for other_id in dict.fromkeys(data["merged_ids"]):
-            other = queries.card(other_id, current_actor())
+            other = queries.card(other_id, current_principal())
             if other is None:
                 abort(
                     422,
@@ -404,7 +404,7 @@ class ContactMoveView(MethodView):
     def post(self, data, client_id, contact_id):
         """Move a person to another company; where they worked before is kept."""
         contact = _contact(client_id, contact_id)
-        target = queries.get_visible(data["to_client_id"], current_actor())
+        target = queries.get_visible(data["to_client_id"], current_principal())
         if target is None:
             abort(
                 422,
@@ -412,7 +412,8 @@ class ContactMoveView(MethodView):
                 errors={"json": {"to_client_id": ["No such client you may see."]}},
             )
         try:
-            return services.move_contact(contact, target, data.get("position"), current_actor().id)
+            user_id = current_principal().id
+            return services.move_contact(contact, target, data.get("position"), user_id)
         except ValidationFailed as exc:
             _invalid(exc)
 
@@ -451,7 +452,7 @@ class Relations(MethodView):
     def post(self, data, client_id):
         """Relate this client to another (both must be visible to the caller)."""
         client = _visible(client_id)
-        other = queries.get_visible(data["other_id"], current_actor())
+        other = queries.get_visible(data["other_id"], current_principal())
         if other is None:
             abort(
                 422,
@@ -485,4 +486,4 @@ class GlobalSearch(MethodView):
         """Search everything the caller may see: clients, and what plugins add."""
         from core.clients.global_search import run
 
-        return run(current_app, current_actor(), args["q"].strip(), args["limit"])
+        return run(current_app, current_principal(), args["q"].strip(), args["limit"])
