@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,6 +27,7 @@ from marshmallow import ValidationError
 
 from core.api import _flatten
 from core.audit.models import AuditLog
+from core.cache import cached
 from core.clients import bulk, duplicates, export, merge, queries, services
 from core.clients.api import list_params
 from core.clients.custom_fields import KINDS as FIELD_KINDS
@@ -85,10 +86,24 @@ RELATION_THIS_SIDE = {  # what "client" is to "other", seen from other's card
 }
 
 
-def _users() -> list[User]:
-    return (
-        db.session.execute(sa.select(User).where(User.active).order_by(User.name)).scalars().all()
-    )
+@dataclass(frozen=True)
+class UserChoice:
+    id: int
+    name: str
+
+
+def _users() -> tuple[UserChoice, ...]:
+    """Active users for owner choices; kept in the worker cache (core.cache)."""
+
+    def load() -> tuple[UserChoice, ...]:
+        return tuple(
+            UserChoice(*row)
+            for row in db.session.execute(
+                sa.select(User.id, User.name).where(User.active).order_by(User.name)
+            )
+        )
+
+    return cached("active_users", load)
 
 
 def _choices() -> dict[str, Any]:
