@@ -75,6 +75,9 @@ def init_web(app: Flask) -> None:
         timezone_selector=_select_timezone,
     )
     bootstrap.init_app(app)
+    # Keys in the order the code writes them: sorting every object of every answer costs a
+    # quarter of encoding a list page, and JSON readers do not care.
+    app.json.sort_keys = False
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["phone"] = display_phone
     app.before_request(check_request_access)
