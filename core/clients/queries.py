@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -95,6 +95,12 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         ) from exc
 
 
+def is_word_search(q: str) -> bool:
+    """Words, rather than an e-mail, a phone number or a tax id (see _search_condition)."""
+    q = q.strip()
+    return bool(q) and "@" not in q and not normalise.looks_like_phone(q)
+
+
 def _search_condition(q: str):
     """(extra FROM for word search or None, WHERE condition or None, is_word_search)."""
     q = q.strip()
@@ -131,9 +137,15 @@ def _region() -> str:
     return phone_region()
 
 
-def build(params: ClientQuery, user: Any) -> tuple[sa.Select, Any, bool]:
-    """The filtered, scoped query, the id column pages are ordered by for word searches."""
+def build(
+    params: ClientQuery, user: Any, match: sa.ColumnElement | None = None
+) -> tuple[sa.Select, Any, bool]:
+    """The filtered, scoped query, the id column pages are ordered by for word searches.
+
+    ``match`` replaces a word search's full-text condition (the candidates' one)."""
     extra, condition, word_search = _search_condition(params.q)
+    if word_search and match is not None:
+        condition = match
     query = sa.select(Client)
     id_col = Client.id
     if word_search and search.dialect() != "postgresql":
@@ -225,12 +237,29 @@ def _rows(result) -> list[Row]:
     return out
 
 
-def page(params: ClientQuery, user: Any) -> tuple[list[Row], str | None]:
+def page(params: ClientQuery, user: Any, candidates: bool = True) -> tuple[list[Row], str | None]:
     """One page of clients and the cursor of the next page (None on the last).
 
     Rows are light records (not ORM objects) with ``phones``, ``emails``, ``tags`` and
-    ``owner`` attached by one more query: a page costs two queries whatever its length.
+    ``owner`` attached by one more query: a page costs two queries whatever its length (a
+    word search on SQLite may add one, see ``_word_page``). ``candidates=False`` runs a
+    word search with the exact full-text query alone (tests compare the two).
     """
+    if (
+        candidates
+        and is_word_search(params.q)
+        and search.dialect() == "sqlite"
+        and _plain_search(params, user)
+    ):
+        found = search.candidates(params.q)
+        if found is not None:
+            return _word_page(params, user, found)
+    rows, sort_key = _exact_page(params, user)
+    return _finish(rows, params.limit, sort_key)
+
+
+def _exact_page(params: ClientQuery, user: Any) -> tuple[list[Row], str]:
+    """Up to ``limit + 1`` rows (the extra one says there is a next page), and the sort."""
     query, id_col, word_search = build(params, user)
     limit = params.limit
     if word_search or params.sort not in SORTS:
@@ -258,7 +287,10 @@ def page(params: ClientQuery, user: Any) -> tuple[list[Row], str | None]:
         )
     query = query.with_only_columns(*LIST_COLUMNS, maintain_column_froms=True).limit(limit + 1)
     # Plain Core execution on the session's connection: no ORM bookkeeping for list rows.
-    rows = _rows(db.session.connection().execute(query))
+    return _rows(db.session.connection().execute(query)), sort_key
+
+
+def _finish(rows: list[Row], limit: int, sort_key: str) -> tuple[list[Row], str | None]:
     more = len(rows) > limit
     rows = rows[:limit]
     _attach(rows)
@@ -268,6 +300,88 @@ def page(params: ClientQuery, user: Any) -> tuple[list[Row], str | None]:
         value = None if sort_key == "relevance" else getattr(last, SORTS[sort_key][0])
         cursor = encode_cursor(sort_key, value, last.id)
     return rows, cursor
+
+
+# A word search reads at most this many candidates, and gives up earlier when so few of
+# them match that the page would need more; the exact query then finishes the page.
+CANDIDATES_READ = 1024
+CANDIDATES_BATCH = 64
+_CANDIDATES_SQL = (
+    "SELECT rowid, doc FROM clients_fts WHERE clients_fts MATCH ? AND rowid < ? ORDER BY rowid DESC"
+)
+
+
+def _plain_search(params: ClientQuery, user: Any) -> bool:
+    """Only words, by a user who sees every client: candidates are then nearly all hits.
+    With a narrower scope or filters, most candidates would be thrown away after reading
+    their client, and the exact query is cheaper."""
+    return (
+        user.scope_for("clients") == "all"
+        and not params.trash
+        and params.kind is None
+        and params.industry is None
+        and not (params.status or params.source or params.owner_id or params.tags)
+        and not (params.created_from or params.created_to or params.next_contact_due)
+        and not (params.updated_from or params.updated_to or params.custom)
+    )
+
+
+def _word_page(
+    params: ClientQuery, user: Any, found: search.Candidates
+) -> tuple[list[Row], str | None]:
+    """A word search's page on SQLite, newest first: candidates are read from the prefix
+    index (rowid and document only) and checked in Python (core.clients.search); the
+    clients of those that match are then read with the list's conditions. If candidates
+    turn out to be mostly misses, the exact query finishes the page below the last one
+    read. The rows and the cursor are exactly the exact query's."""
+    limit = params.limit
+    below = decode_cursor(params.cursor, "relevance")[1] if params.cursor else 2**63 - 1
+    conn = db.session.connection()
+    result = conn.exec_driver_sql(_CANDIDATES_SQL, (found.fts_query, below))
+    listed, _, _ = build(replace(params, q=""), user)
+    listed = listed.with_only_columns(*LIST_COLUMNS)
+    rows: list[Row] = []
+    matched: list[int] = []
+    read = 0
+    exhausted = False
+    try:
+        while len(rows) <= limit:
+            batch = result.fetchmany(CANDIDATES_BATCH)
+            exhausted = not batch
+            for rowid, document in batch:
+                read += 1
+                below = rowid
+                if found.matches(document):
+                    matched.append(rowid)
+            wanted = limit + 1 - len(rows)
+            if matched and (len(matched) >= wanted or exhausted):
+                rows.extend(
+                    _rows(
+                        conn.execute(
+                            listed.where(Client.id.in_(matched)).order_by(Client.id.desc())
+                        )
+                    )
+                )
+                matched = []
+                wanted = limit + 1 - len(rows)
+            if exhausted or wanted <= 0:
+                break
+            likely = (len(rows) + len(matched) + 1) / read * (CANDIDATES_READ - read)
+            if read >= CANDIDATES_READ or likely < wanted:
+                break
+    finally:
+        result.close()
+    if len(rows) <= limit and not exhausted:
+        if matched:
+            rows.extend(
+                _rows(conn.execute(listed.where(Client.id.in_(matched)).order_by(Client.id.desc())))
+            )
+        if len(rows) <= limit:
+            rest = replace(
+                params, limit=limit - len(rows), cursor=encode_cursor("relevance", None, below)
+            )
+            rows.extend(_exact_page(rest, user)[0])
+    return _finish(rows[: limit + 1], limit, "relevance")
 
 
 # The phones, e-mails and tags of a page's clients and the names of their owners, in one
