@@ -252,3 +252,30 @@ def test_the_tokenizer_folding_is_sqlites_own(app):
             fast, _ = queries.page(ClientQuery(q=words), admin)
             exact, _ = queries.page(ClientQuery(q=words), admin, candidates=False)
             assert [r.name for r in fast] == [r.name for r in exact], words
+
+
+def test_the_generated_schema_is_what_the_migrations_create(generated, sqlite_template):
+    """The generator drops and rebuilds indexes and tunes the full-text index while it
+    loads; what it leaves behind is exactly the migrated schema, in WAL mode."""
+    database, _ = generated
+
+    def schema(url):
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            # ANALYZE's statistics (sqlite_stat1) are data for the planner, not schema.
+            objects = set(
+                conn.execute(
+                    sa.text(
+                        "SELECT type, name, tbl_name, sql FROM sqlite_master "
+                        "WHERE name NOT LIKE 'sqlite_stat%'"
+                    )
+                ).all()
+            )
+            fts_config = set(conn.execute(sa.text("SELECT k, v FROM clients_fts_config")).all())
+            journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        engine.dispose()
+        return objects, fts_config, journal
+
+    generated_schema, migrated = schema(database), schema(f"sqlite:///{sqlite_template}")
+    assert generated_schema[0] ^ migrated[0] == set()
+    assert generated_schema[1:] == migrated[1:] == ({("version", 4)}, "wal")
