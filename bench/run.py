@@ -145,6 +145,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
     parser.add_argument("--name", default="sqlite")
+    parser.add_argument("--note", default="", help="recorded in the results (e.g. the code run)")
     args = parser.parse_args()
     if args.requests < 50:
         parser.error("--requests must be at least 50 for a p99")
@@ -188,6 +189,7 @@ def main() -> None:
         "database": args.name,
     }
     results["commit"] = _commit()
+    results["note"] = args.note
     results["load_average_before"] = load_before
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     out = ROOT / "bench" / "results"

@@ -10,9 +10,10 @@ of a disabled plugin. ``scoped`` applies a role's record scope to a query.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -108,7 +109,8 @@ class Principal:
     session_token: str
     is_admin: bool
     permissions: frozenset[str]
-    scopes: dict[str, str] = field(default_factory=dict)
+    # Area -> the widest scope of the user's roles; read-only, as requests share it.
+    scopes: Mapping[str, str] = field(default_factory=dict)
 
     is_authenticated = True
     is_anonymous = False
@@ -168,7 +170,7 @@ def load_principal(user_id: int) -> Principal | None:
         session_token=row.session_token,
         is_admin=is_admin,
         permissions=frozenset(permissions),
-        scopes=scopes,
+        scopes=MappingProxyType(scopes),
     )
 
 
