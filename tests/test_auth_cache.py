@@ -167,3 +167,30 @@ def test_a_user_renamed_shows_the_new_name_on_the_next_page(app, admin_client):
         user.name = "Ada Lovelace"
         db.session.commit()
     assert "Ada Lovelace" in admin_client.get("/clients/").get_data(as_text=True)
+
+
+def test_option_lists_and_settings_changed_by_another_process_apply_at_once(app, admin_client):
+    """Option lists, custom fields and settings are cached per worker too."""
+    _trust_cache_for_an_hour(app)
+    assert "Customer" in admin_client.get("/clients/").get_data(as_text=True)
+    api = app.test_client()
+    headers = api_token(api)
+    assert api.get("/api/v1/clients?cf_size=big", headers=headers).status_code == 422
+    _in_another_process(
+        app,
+        """
+        from core.clients.models import ClientOption, CustomField
+        from core.settings import services as settings
+        option = db.session.query(ClientOption).filter_by(list="status", code="customer").one()
+        option.label = "Paying customer"
+        db.session.add(CustomField(key="size", label="Size", kind="text", choices=[]))
+        db.session.commit()
+        settings.save({"core.phone_region": "DE"})
+        """,
+    )
+    assert "Paying customer" in admin_client.get("/clients/").get_data(as_text=True)
+    assert api.get("/api/v1/clients?cf_size=big", headers=headers).status_code == 200
+    with app.test_request_context():
+        from core.clients.services import phone_region
+
+        assert phone_region() == "DE"
