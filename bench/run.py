@@ -4,10 +4,14 @@
     python bench/run.py --database sqlite:///bench/data/crm.sqlite3
 
 Starts `crm run` (gunicorn, 2 workers) on the database, signs in as a manager with scope
-"all" and one with scope "own", warms up, then for each endpoint sends sequential requests
-over one keep-alive connection and reports p50/p95/p99; with wrk (Debian's package) on
-PATH it also measures requests per second. Results go to bench/results/<name>.json and are
-printed as a Markdown table for docs/benchmarks.md.
+"all" (API token and browser session) and one with scope "own", warms up, then for each
+endpoint sends sequential requests and reports p50/p95/p99 (one client; sync workers close
+the connection after each answer, so every request includes its TCP connection); with wrk
+(Debian's package) on PATH it also measures requests per second with 8 connections. The
+pages are the client list and the card of a company with contact persons (every enabled
+plugin's panels included). Results go to bench/results/<name>.json with the machine, the
+commit and the load average around the run, and are printed as a Markdown table for
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -40,16 +45,37 @@ class Client:
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.headers: dict[str, str] = {}
+        self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: dict | None = None, form: dict | None = None
+    ) -> tuple[int, bytes]:
         headers = dict(self.headers)
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        elif form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         self.conn.request(method, path, body=data, headers=headers)
         response = self.conn.getresponse()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
         return response.status, response.read()
+
+    def sign_in(self, email: str, password: str) -> None:
+        """A browser session: the login form with its CSRF token."""
+        _, page = self.request("GET", "/login")
+        token = re.search(rb'name="csrf-token" content="([^"]+)"', page).group(1).decode()
+        status, _ = self.request(
+            "POST", "/login", form={"email": email, "password": password, "csrf_token": token}
+        )
+        if status != 302:
+            raise SystemExit(f"signing in as {email} failed: {status}")
 
     def token(self, email: str, password: str) -> str:
         status, body = self.request(
@@ -82,20 +108,12 @@ def measure(client: Client, path: str, count: int, warmup: int = 20) -> dict[str
     }
 
 
-def throughput(port: int, path: str, token: str, seconds: int) -> float | None:
+def throughput(port: int, path: str, header: str, seconds: int) -> float | None:
     wrk = shutil.which("wrk")
     if wrk is None:
         return None
     result = subprocess.run(
-        [
-            wrk,
-            "-t2",
-            "-c8",
-            f"-d{seconds}s",
-            "-H",
-            f"Authorization: Bearer {token}",
-            f"http://127.0.0.1:{port}{path}",
-        ],
+        [wrk, "-t2", "-c8", f"-d{seconds}s", "-H", header, f"http://127.0.0.1:{port}{path}"],
         capture_output=True,
         text=True,
         timeout=seconds + 30,
@@ -127,6 +145,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
     parser.add_argument("--name", default="sqlite")
+    parser.add_argument("--note", default="", help="recorded in the results (e.g. the code run)")
     args = parser.parse_args()
     if args.requests < 50:
         parser.error("--requests must be at least 50 for a p99")
@@ -136,6 +155,7 @@ def main() -> None:
     env = dict(
         os.environ, DATABASE_URL=database, CRM_INSTANCE_PATH=str(Path(args.instance).resolve())
     )
+    load_before = [round(x, 2) for x in os.getloadavg()]
     crm = str(Path(sys.executable).with_name("crm"))
     port = free_port()
     server = subprocess.Popen(
@@ -162,10 +182,16 @@ def main() -> None:
         server.wait(timeout=30)
     results["machine"] = {
         "cpus": os.cpu_count(),
+        "cpu": _cpu_model(),
         "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
         "platform": platform.platform(),
         "database": args.name,
     }
+    results["commit"] = _commit()
+    results["note"] = args.note
+    results["load_average_before"] = load_before
+    results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"{args.name}.json").write_text(json.dumps(results, indent=2))
@@ -174,6 +200,25 @@ def main() -> None:
         rps = f"{row['rps']:.0f}" if row.get("rps") else "—"
         print(f"| {name} | {row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | {rps} |")
     print(f"RSS per worker after the run: {results['rss_mb_per_worker']} MiB")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+        ).stdout.strip()
+    except OSError:
+        return None
 
 
 def run(port: int, args) -> dict:
@@ -194,6 +239,14 @@ def run(port: int, args) -> dict:
             ]
         )["next_cursor"]
     sample = next(c for c in first["items"] if c["phone"] and c["email"])
+    company = next(
+        c
+        for c in first["items"]
+        if c["kind"] == "company"
+        and json.loads(manager.request("GET", f"/api/v1/clients/{c['id']}/contacts")[1])
+    )
+    browser = Client(port)
+    browser.sign_in("manager1@bench.example", "bench-password-1")
     phone = sample["phone"]
     typed_phone = f"({phone[4:6]}) {phone[6:9]}-{phone[9:]}"
     endpoints = {
@@ -221,12 +274,20 @@ def run(port: int, args) -> dict:
             "/api/v1/clients?limit=50&q=" + urllib.parse.quote(sample["email"]),
         ),
         "API client detail": (manager, f"/api/v1/clients/{sample['id']}"),
+        "client list page (HTML)": (browser, "/clients/"),
+        "client card with all panels (HTML)": (browser, f"/clients/{company['id']}"),
+    }
+    cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    with_throughput = {
+        "client list, first page": f"Authorization: Bearer {all_token}",
+        "API client detail": f"Authorization: Bearer {all_token}",
+        "client list page (HTML)": cookie,
     }
     results: dict = {"endpoints": {}}
     for name, (client, path) in endpoints.items():
         row = measure(client, path, args.requests)
-        if name in ("client list, first page", "API client detail"):
-            row["rps"] = throughput(port, path, all_token, args.seconds)
+        if name in with_throughput:
+            row["rps"] = throughput(port, path, with_throughput[name], args.seconds)
         results["endpoints"][name] = row
         print(
             f"{name:36} p50 {row['p50']:6.1f}  p95 {row['p95']:6.1f}  p99 {row['p99']:6.1f}",

@@ -18,6 +18,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app. ``config`` overrides environment settings (tests pass theirs here)."""
     from core import builtin
     from core.api import init_api
+    from core.cache import init_cache
     from core.db import db, engine_options
     from core.jobs import init_jobs
     from core.plugin_system.registry import PluginRegistry
@@ -39,6 +40,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     _import_models()
+    init_cache(app)
 
     registry = PluginRegistry(lambda: db.engine, app.config["CRM_PLUGIN_STATE_TTL"])
     app.extensions["crm_plugins"] = registry

@@ -205,7 +205,7 @@ def search(user, query: str, limit: int) -> list[SearchResult]:
 
 
 @hookimpl
-def client_card_panels(client, user) -> list[CardPanel]:
+def client_card_panels() -> list[CardPanel]:
     from core.clients.views import (
         render_contacts_panel,
         render_history_panel,

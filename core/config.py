@@ -90,6 +90,9 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "OPENAPI_JSON_PATH": "openapi.json",
         # How often a worker process looks for plugin toggles made by other processes.
         "CRM_PLUGIN_STATE_TTL": float(env.get("CRM_PLUGIN_STATE_TTL", "0.5")),
+        # How long a worker trusts its cached users, roles, tokens, settings and option lists
+        # when they are changed where it cannot see (another host); see core.cache.
+        "CRM_CACHE_TTL": float(env.get("CRM_CACHE_TTL", "1.0")),
         "CRM_LOGIN_MAX_PER_ACCOUNT": _int("CRM_LOGIN_MAX_PER_ACCOUNT", 5),
         "CRM_LOGIN_MAX_PER_IP": _int("CRM_LOGIN_MAX_PER_IP", 30),
         "CRM_LOGIN_WINDOW_SECONDS": _int("CRM_LOGIN_WINDOW_SECONDS", 900),

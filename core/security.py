@@ -10,7 +10,10 @@ of a disabled plugin. ``scoped`` applies a role's record scope to a query.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -87,8 +90,144 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
-def _user_from_bearer() -> Any:
+@dataclass(frozen=True, eq=False)
+class Principal:
+    """Who a request acts as: the user's own fields and what their roles allow, read once
+    and kept in the worker cache (core.cache), so a request needs no user or role query.
+
+    It answers ``has_permission`` and ``scope_for`` exactly as ``User`` does and speaks
+    Flask-Login's protocol. Code that changes the user loads it with ``current_actor()``.
+    """
+
+    id: int
+    email: str
+    name: str
+    team_id: int | None
+    locale: str
+    timezone: str
+    active: bool
+    session_token: str
+    is_admin: bool
+    permissions: frozenset[str]
+    # Area -> the widest scope of the user's roles; read-only, as requests share it.
+    scopes: Mapping[str, str] = field(default_factory=dict)
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_token}"
+
+    def has_permission(self, code: str) -> bool:
+        return self.is_admin or code in self.permissions
+
+    def scope_for(self, area: str) -> str:
+        return "all" if self.is_admin else self.scopes.get(area, "own")
+
+
+def load_principal(user_id: int) -> Principal | None:
+    """The user and their roles in two small queries (no ORM objects), or None."""
+    from core.users.models import SCOPE_RANK, Role, User, user_roles
+
+    row = db.session.execute(
+        sa.select(
+            User.id,
+            User.email,
+            User.name,
+            User.team_id,
+            User.locale,
+            User.timezone,
+            User.active,
+            User.session_token,
+        ).where(User.id == user_id)
+    ).first()
+    if row is None:
+        return None
+    is_admin, permissions, scopes = False, set(), {}
+    for role_admin, role_permissions, role_scopes in db.session.execute(
+        sa.select(Role.is_admin, Role.permissions, Role.scopes)
+        .join(user_roles, user_roles.c.role_id == Role.id)
+        .where(user_roles.c.user_id == user_id)
+    ):
+        is_admin = is_admin or bool(role_admin)
+        permissions.update(role_permissions or ())
+        for area, scope in (role_scopes or {}).items():
+            # The widest scope of any role wins (unknown words count as "own").
+            if SCOPE_RANK.get(scope, 0) > SCOPE_RANK[scopes.get(area, "own")]:
+                scopes[area] = scope
+    return Principal(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        team_id=row.team_id,
+        locale=row.locale,
+        timezone=row.timezone,
+        active=bool(row.active),
+        session_token=row.session_token,
+        is_admin=is_admin,
+        permissions=frozenset(permissions),
+        scopes=MappingProxyType(scopes),
+    )
+
+
+def principal_for_session(user_id: str) -> Principal | None:
+    """Flask-Login's ``user_id`` ("<id>:<session token>") -> the principal, if still valid:
+    a rotated session token (logout, password change, deactivation) ends old sessions."""
+    from core.cache import cached
+    from core.ids import parse_id
+
+    ident, _, token = user_id.partition(":")
+    if parse_id(ident) is None or not token:
+        return None
+
+    def load() -> Principal | None:
+        principal = load_principal(parse_id(ident))
+        if principal is None or not principal.active or principal.session_token != token:
+            return None
+        return principal
+
+    return cached(("session", user_id), load)
+
+
+def _token_principal(token_hash: str) -> tuple[Principal, datetime | None] | None:
     from core.users.models import ApiToken
+
+    row = db.session.execute(
+        sa.select(
+            ApiToken.id,
+            ApiToken.user_id,
+            ApiToken.expires_at,
+            ApiToken.revoked_at,
+            ApiToken.last_used_at,
+        ).where(ApiToken.token_hash == token_hash)
+    ).first()
+    now = utcnow()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    principal = load_principal(row.user_id)
+    if principal is None or not principal.active:
+        return None
+    # Write last use at most once a minute: no write per request on a busy integration.
+    # Cache-neutral: this write must not drop every worker's cached users and tokens.
+    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
+        db.session.execute(
+            sa.update(ApiToken)
+            .where(ApiToken.id == row.id)
+            .values(last_used_at=now)
+            .execution_options(crm_cache_neutral=True)
+        )
+        db.session.commit()
+    return principal, row.expires_at
+
+
+def _user_from_bearer() -> Principal | None:
+    from core.cache import cached
 
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
@@ -96,22 +235,36 @@ def _user_from_bearer() -> Any:
     raw = header[7:].strip()
     if not raw:
         return None
-    token = db.session.execute(
-        sa.select(ApiToken).filter_by(token_hash=hash_token(raw))
-    ).scalar_one_or_none()
-    if token is None or not token.is_valid or not token.user.active:
+    token_hash = hash_token(raw)
+    found = cached(("token", token_hash), lambda: _token_principal(token_hash))
+    if found is not None and found[1] is not None and found[1] <= utcnow():
+        found = None  # expired while cached
+    if found is None:
         abort(401, description="The API token is invalid, expired or revoked.")
-    now = utcnow()
-    # Write last use at most once a minute: no write per request on a busy integration.
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        token.last_used_at = now
-        db.session.commit()
-    return token.user
+    return found[0]
+
+
+def current_principal() -> Principal | None:
+    """Who this request acts as, from the worker cache: enough for permission and scope
+    checks, and for showing their name. Use ``current_actor()`` to change the user."""
+    return g.get("crm_user")
 
 
 def current_actor() -> Any:
-    """The user this request acts as (token user for the API, session user for pages)."""
-    return g.get("crm_user")
+    """The ``User`` this request acts as (token user for the API, session user for pages),
+    loaded on first use."""
+    user = g.get("crm_actor")
+    if user is None:
+        principal = g.get("crm_user")
+        if principal is None:
+            return None
+        from core.users.models import User
+
+        if isinstance(principal, User):
+            return principal
+        user = db.session.get(User, principal.id)
+        g.crm_actor = user
+    return user
 
 
 def reject_unusable_input() -> None:

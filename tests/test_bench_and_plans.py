@@ -148,3 +148,134 @@ def test_an_unfiltered_list_reads_the_name_index_in_order(generated):
         sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
         plan = " ".join(r[-1] for r in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
     assert "ix_clients_live_name" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_word_search_candidates_use_the_prefix_index(generated):
+    """Word searches on SQLite read candidates through the 3-character prefix index, and
+    that query scans no table either."""
+    from core.clients import queries, search
+    from core.clients.queries import ClientQuery
+    from core.db import db
+    from core.users.models import User
+
+    database, folder = generated
+    app = _app(database, folder)
+    with app.app_context():
+        user = db.session.execute(
+            sa.select(User).filter_by(email="manager1@bench.example")
+        ).scalar_one()
+        for words in ("terra", "ромашка", "ivan petrov"):
+            found = search.candidates(words)
+            assert found is not None and "*" in str(found.condition.right.value)
+            query, _, _ = queries.build(ClientQuery(q=words), user, match=found.condition)
+            sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+            plan = "\n".join(
+                r[-1] for r in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}"))
+            )
+            assert "VIRTUAL TABLE INDEX" in plan, plan
+            for line in plan.splitlines():
+                assert not (line.split()[:2] == ["SCAN", "clients"] and "USING" not in line)
+
+
+@pytest.mark.parametrize("read", [None, 16])
+def test_word_search_pages_equal_the_exact_full_text_query(generated, monkeypatch, read):
+    """Candidates decide matches in Python as the tokenizer would: every page and cursor is
+    the exact query's, for common and rare words, several words, scope "all" and "own";
+    also when few candidates may be read, so the exact query finishes most pages."""
+    from core.clients import queries
+
+    if read is not None:
+        monkeypatch.setattr(queries, "CANDIDATES_READ", read)
+        monkeypatch.setattr(queries, "CANDIDATES_BATCH", 4)
+    from core.clients.queries import ClientQuery
+    from core.db import db
+    from core.users.models import User
+    from tests.conftest import QueryCounter
+
+    database, folder = generated
+    app = _app(database, folder)
+    statements = set()
+    with app.app_context():
+        for email in ("manager1@bench.example", "manager2@bench.example"):
+            user = db.session.execute(sa.select(User).filter_by(email=email)).scalar_one()
+            for words in ("terra", "terraalfa", "ромашка", "ром", "ivan", "anna ivanovna", "gmail"):
+                cursor, pages = None, 0
+                while pages < 4:
+                    params = ClientQuery(q=words, limit=20, cursor=cursor)
+                    with QueryCounter(app) as counter:
+                        fast, fast_cursor = queries.page(params, user)
+                    statements.add(counter.count)
+                    exact, exact_cursor = queries.page(params, user, candidates=False)
+                    assert [r.id for r in fast] == [r.id for r in exact], (email, words, pages)
+                    assert fast_cursor == exact_cursor
+                    assert [r.phones for r in fast] == [r.phones for r in exact]
+                    if fast_cursor is None:
+                        break
+                    cursor, pages = fast_cursor, pages + 1
+    # A few statements per page whatever its length: the candidates, their clients, the
+    # rows' phones and e-mails (3); the exact query finishing a page adds one (4 or 5).
+    assert max(statements) <= 5, statements
+    assert (max(statements) >= 4) if read else (3 in statements), statements
+
+
+def test_the_tokenizer_folding_is_sqlites_own(app):
+    """Names with letters FTS5 folds (Ø, Ł, accents) or keeps (ё, ß) are found exactly as
+    the full-text index finds them."""
+    from core.clients import queries, services
+    from core.clients.queries import ClientQuery
+    from core.db import db
+    from core.users.models import User
+
+    names = ["Søren Ærøskøbing", "Łukasz Wróblewski", "Ёлкин Пётр", "Straße Müller", "Çağrı Öztürk"]
+    with app.app_context():
+        for name in names:
+            services.create_client({"name": name, "kind": "person"})
+        admin = db.session.get(User, 1)
+        for words in (
+            "soren",
+            "søren",
+            "aeroskobing",
+            "ærøskøbing",
+            "lukasz",
+            "łukasz",
+            "wroblewski",
+            "ёлкин",
+            "елкин",
+            "петр",
+            "strasse",
+            "straße",
+            "muller",
+            "cagri",
+            "öztürk",
+            "ozturk",
+        ):
+            fast, _ = queries.page(ClientQuery(q=words), admin)
+            exact, _ = queries.page(ClientQuery(q=words), admin, candidates=False)
+            assert [r.name for r in fast] == [r.name for r in exact], words
+
+
+def test_the_generated_schema_is_what_the_migrations_create(generated, sqlite_template):
+    """The generator drops and rebuilds indexes and tunes the full-text index while it
+    loads; what it leaves behind is exactly the migrated schema, in WAL mode."""
+    database, _ = generated
+
+    def schema(url):
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            # ANALYZE's statistics (sqlite_stat1) are data for the planner, not schema.
+            objects = set(
+                conn.execute(
+                    sa.text(
+                        "SELECT type, name, tbl_name, sql FROM sqlite_master "
+                        "WHERE name NOT LIKE 'sqlite_stat%'"
+                    )
+                ).all()
+            )
+            fts_config = set(conn.execute(sa.text("SELECT k, v FROM clients_fts_config")).all())
+            journal = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+        engine.dispose()
+        return objects, fts_config, journal
+
+    generated_schema, migrated = schema(database), schema(f"sqlite:///{sqlite_template}")
+    assert generated_schema[0] ^ migrated[0] == set()
+    assert generated_schema[1:] == migrated[1:] == ({("version", 4)}, "wal")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 
+from core.cache import cached
 from core.clients.models import CustomField
 from core.db import db
 
@@ -16,19 +18,45 @@ KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_CHOICES = 200
 
 
-def active_fields() -> list[CustomField]:
-    return (
-        db.session.execute(
-            sa.select(CustomField)
+@dataclass(frozen=True)
+class FieldDef:
+    """An active custom field as lists, cards, forms and validation read it."""
+
+    id: int
+    key: str
+    label: str
+    kind: str
+    choices: tuple[str, ...]
+    required: bool
+    position: int
+
+
+def active_fields() -> tuple[FieldDef, ...]:
+    """The active custom fields in order; kept in the worker cache (core.cache)."""
+
+    def load() -> tuple[FieldDef, ...]:
+        rows = db.session.execute(
+            sa.select(
+                CustomField.id,
+                CustomField.key,
+                CustomField.label,
+                CustomField.kind,
+                CustomField.choices,
+                CustomField.required,
+                CustomField.position,
+            )
             .filter_by(active=True)
             .order_by(CustomField.position, CustomField.id)
         )
-        .scalars()
-        .all()
-    )
+        return tuple(
+            FieldDef(i, key, label, kind, tuple(choices or ()), bool(required), position)
+            for i, key, label, kind, choices, required, position in rows
+        )
+
+    return cached("custom_fields", load)
 
 
-def coerce(field: CustomField, raw: Any) -> Any:
+def coerce(field: FieldDef | CustomField, raw: Any) -> Any:
     """The stored form of ``raw`` for ``field`` (None for empty); ValueError with a reason."""
     if raw is None or raw == "" or raw == []:
         return None

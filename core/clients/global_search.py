@@ -12,12 +12,16 @@ from core.plugin_system.types import SearchResult
 
 
 def run(app: Flask, user: Any, query: str, limit: int = 8) -> list[SearchResult]:
+    """``user``: the request's principal; plugins' providers get the ``User`` itself."""
+    from core.plugin_system.registry import Deferred
+    from core.security import current_actor
+
     query = query.strip()[:200]
     if not query:
         return []
     results: list[SearchResult] = []
     for _plugin, found in app.extensions["crm_plugins"].call_each(
-        "search", app=app, user=user, query=query, limit=limit
+        "search", app=app, user=Deferred(current_actor, for_core=user), query=query, limit=limit
     ):
         results.extend(found[:limit])  # a provider gets ``limit`` results, however many it sends
     best: dict[str, int] = {}

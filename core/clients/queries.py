@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -20,10 +20,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from core.clients import normalise, search
-from core.clients.models import Client, ContactPerson, Email, Phone, Tag, client_tags
+from core.clients.models import (
+    Address,
+    Client,
+    ContactPerson,
+    Email,
+    Phone,
+    Tag,
+    client_tags,
+)
 from core.db import db
 from core.security import scoped
-from core.users.models import User
 
 SORTS: dict[str, tuple[str, bool]] = {
     "name": ("name_key", True),
@@ -88,6 +95,12 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         ) from exc
 
 
+def is_word_search(q: str) -> bool:
+    """Words, rather than an e-mail, a phone number or a tax id (see _search_condition)."""
+    q = q.strip()
+    return bool(q) and "@" not in q and not normalise.looks_like_phone(q)
+
+
 def _search_condition(q: str):
     """(extra FROM for word search or None, WHERE condition or None, is_word_search)."""
     q = q.strip()
@@ -124,9 +137,15 @@ def _region() -> str:
     return phone_region()
 
 
-def build(params: ClientQuery, user: Any) -> tuple[sa.Select, Any, bool]:
-    """The filtered, scoped query, the id column pages are ordered by for word searches."""
+def build(
+    params: ClientQuery, user: Any, match: sa.ColumnElement | None = None
+) -> tuple[sa.Select, Any, bool]:
+    """The filtered, scoped query, the id column pages are ordered by for word searches.
+
+    ``match`` replaces a word search's full-text condition (the candidates' one)."""
     extra, condition, word_search = _search_condition(params.q)
+    if word_search and match is not None:
+        condition = match
     query = sa.select(Client)
     id_col = Client.id
     if word_search and search.dialect() != "postgresql":
@@ -201,14 +220,46 @@ def _custom_condition(key: str, value: Any):
 
 # Columns a list shows; the card loads everything.
 LIST_COLUMNS = [c for c in Client.__table__.c if c.key not in ("notes", "tax_id_key")]
+DETAIL_COLUMNS = [c for c in Client.__table__.c if c.key != "tax_id_key"]
 
 
-def page(params: ClientQuery, user: Any) -> tuple[list[SimpleNamespace], str | None]:
+class Row(SimpleNamespace):
+    """A client as a list or the API shows it: plain attributes, no ORM state."""
+
+
+def _rows(result) -> list[Row]:
+    keys = list(result.keys())
+    out = []
+    for values in result.all():
+        row = Row()
+        row.__dict__.update(zip(keys, values, strict=True))
+        out.append(row)
+    return out
+
+
+def page(params: ClientQuery, user: Any, candidates: bool = True) -> tuple[list[Row], str | None]:
     """One page of clients and the cursor of the next page (None on the last).
 
     Rows are light records (not ORM objects) with ``phones``, ``emails``, ``tags`` and
-    ``owner`` attached by one query each: a page costs five queries whatever its length.
+    ``owner`` attached by one more query: a page costs two queries whatever its length (a
+    word search on SQLite may add one, see ``_word_page``). ``candidates=False`` runs a
+    word search with the exact full-text query alone (tests compare the two).
     """
+    if (
+        candidates
+        and is_word_search(params.q)
+        and search.dialect() == "sqlite"
+        and _plain_search(params, user)
+    ):
+        found = search.candidates(params.q)
+        if found is not None:
+            return _word_page(params, user, found)
+    rows, sort_key = _exact_page(params, user)
+    return _finish(rows, params.limit, sort_key)
+
+
+def _exact_page(params: ClientQuery, user: Any) -> tuple[list[Row], str]:
+    """Up to ``limit + 1`` rows (the extra one says there is a next page), and the sort."""
     query, id_col, word_search = build(params, user)
     limit = params.limit
     if word_search or params.sort not in SORTS:
@@ -236,8 +287,10 @@ def page(params: ClientQuery, user: Any) -> tuple[list[SimpleNamespace], str | N
         )
     query = query.with_only_columns(*LIST_COLUMNS, maintain_column_froms=True).limit(limit + 1)
     # Plain Core execution on the session's connection: no ORM bookkeeping for list rows.
-    conn = db.session.connection()
-    rows = [SimpleNamespace(**r._mapping) for r in conn.execute(query)]
+    return _rows(db.session.connection().execute(query)), sort_key
+
+
+def _finish(rows: list[Row], limit: int, sort_key: str) -> tuple[list[Row], str | None]:
     more = len(rows) > limit
     rows = rows[:limit]
     _attach(rows)
@@ -247,6 +300,116 @@ def page(params: ClientQuery, user: Any) -> tuple[list[SimpleNamespace], str | N
         value = None if sort_key == "relevance" else getattr(last, SORTS[sort_key][0])
         cursor = encode_cursor(sort_key, value, last.id)
     return rows, cursor
+
+
+# A word search reads at most this many candidates, and gives up earlier when so few of
+# them match that the page would need more; the exact query then finishes the page.
+CANDIDATES_READ = 1024
+CANDIDATES_BATCH = 64
+_CANDIDATES_SQL = (
+    "SELECT rowid, doc FROM clients_fts WHERE clients_fts MATCH ? AND rowid < ? ORDER BY rowid DESC"
+)
+
+
+def _plain_search(params: ClientQuery, user: Any) -> bool:
+    """Only words, by a user who sees every client: candidates are then nearly all hits.
+    With a narrower scope or filters, most candidates would be thrown away after reading
+    their client, and the exact query is cheaper."""
+    return (
+        user.scope_for("clients") == "all"
+        and not params.trash
+        and params.kind is None
+        and params.industry is None
+        and not (params.status or params.source or params.owner_id or params.tags)
+        and not (params.created_from or params.created_to or params.next_contact_due)
+        and not (params.updated_from or params.updated_to or params.custom)
+    )
+
+
+def _word_page(
+    params: ClientQuery, user: Any, found: search.Candidates
+) -> tuple[list[Row], str | None]:
+    """A word search's page on SQLite, newest first: candidates are read from the prefix
+    index (rowid and document only) and checked in Python (core.clients.search); the
+    clients of those that match are then read with the list's conditions. If candidates
+    turn out to be mostly misses, the exact query finishes the page below the last one
+    read. The rows and the cursor are exactly the exact query's."""
+    limit = params.limit
+    below = decode_cursor(params.cursor, "relevance")[1] if params.cursor else 2**63 - 1
+    conn = db.session.connection()
+    result = conn.exec_driver_sql(_CANDIDATES_SQL, (found.fts_query, below))
+    listed, _, _ = build(replace(params, q=""), user)
+    listed = listed.with_only_columns(*LIST_COLUMNS)
+    rows: list[Row] = []
+    matched: list[int] = []
+    read = 0
+    exhausted = False
+    try:
+        while len(rows) <= limit:
+            batch = result.fetchmany(CANDIDATES_BATCH)
+            exhausted = not batch
+            for rowid, document in batch:
+                read += 1
+                below = rowid
+                if found.matches(document):
+                    matched.append(rowid)
+            wanted = limit + 1 - len(rows)
+            if matched and (len(matched) >= wanted or exhausted):
+                rows.extend(
+                    _rows(
+                        conn.execute(
+                            listed.where(Client.id.in_(matched)).order_by(Client.id.desc())
+                        )
+                    )
+                )
+                matched = []
+                wanted = limit + 1 - len(rows)
+            if exhausted or wanted <= 0:
+                break
+            likely = (len(rows) + len(matched) + 1) / read * (CANDIDATES_READ - read)
+            if read >= CANDIDATES_READ or likely < wanted:
+                break
+    finally:
+        result.close()
+    if len(rows) <= limit and not exhausted:
+        if matched:
+            rows.extend(
+                _rows(conn.execute(listed.where(Client.id.in_(matched)).order_by(Client.id.desc())))
+            )
+        if len(rows) <= limit:
+            rest = replace(
+                params, limit=limit - len(rows), cursor=encode_cursor("relevance", None, below)
+            )
+            rows.extend(_exact_page(rest, user)[0])
+    return _finish(rows[: limit + 1], limit, "relevance")
+
+
+# The phones, e-mails and tags of a page's clients and the names of their owners, in one
+# statement written out once per dialect: the ids travel as one parameter (a JSON array
+# on SQLite, an array on PostgreSQL), so nothing is built or compiled per page. The last
+# two columns order each part as the ORM relationships do (phones and e-mails by id, tags
+# by name); Python sorts the few rows, cheaper than the database's temporary B-trees.
+_CHILDREN = """
+SELECT 'p' AS part, client_id, e164, kind, id AS n, '' AS s FROM client_phones
+ WHERE client_id IN ({ids}) AND contact_person_id IS NULL
+UNION ALL
+SELECT 'e', client_id, email, kind, id, '' FROM client_emails
+ WHERE client_id IN ({ids}) AND contact_person_id IS NULL
+UNION ALL
+SELECT 't', client_tags.client_id, tags.name, NULL, 0, tags.name
+  FROM client_tags JOIN tags ON tags.id = client_tags.tag_id
+ WHERE client_tags.client_id IN ({ids})
+UNION ALL
+SELECT 'o', id, name, NULL, 0, '' FROM users WHERE id IN ({owners})
+"""
+CHILDREN_SQL = {
+    "sqlite": _CHILDREN.format(
+        ids="SELECT value FROM json_each(?1)", owners="SELECT value FROM json_each(?2)"
+    ),
+    "postgresql": _CHILDREN.format(
+        ids="SELECT unnest(%(ids)s::integer[])", owners="SELECT unnest(%(owners)s::integer[])"
+    ),
+}
 
 
 def among(column: Any, ids: list[int]) -> sa.ColumnElement:
@@ -262,43 +425,73 @@ def among(column: Any, ids: list[int]) -> sa.ColumnElement:
     return column.in_(values)
 
 
-def _attach(rows: list[SimpleNamespace]) -> None:
+def _children(ids: list[int], owner_ids: list[int]) -> list[tuple]:
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        params: Any = {"ids": ids, "owners": owner_ids}
+    else:
+        params = (json.dumps(ids), json.dumps(owner_ids))
+    rows = conn.exec_driver_sql(CHILDREN_SQL[conn.dialect.name], params).all()
+    rows.sort(key=_child_order)
+    return rows
+
+
+def _child_order(row: tuple) -> tuple:
+    return row[0], row[1], row[4], row[5]
+
+
+def _attach(rows: list[Row]) -> None:
     by_id = {r.id: r for r in rows}
     for r in rows:
         r.phones, r.emails, r.tags, r.owner = [], [], [], None
     if not rows:
         return
-    ids = list(by_id)
+    names: dict[int, str] = {}
+    owner_ids = sorted({r.owner_id for r in rows if r.owner_id})
+    for part, key, value, kind, _n, _s in _children(list(by_id), owner_ids):
+        if part == "p":
+            by_id[key].phones.append(SimpleNamespace(e164=value, kind=kind))
+        elif part == "e":
+            by_id[key].emails.append(SimpleNamespace(email=value, kind=kind))
+        elif part == "t":
+            by_id[key].tags.append(SimpleNamespace(name=value))
+        else:
+            names[key] = value
+    for r in rows:
+        if r.owner_id in names:
+            r.owner = SimpleNamespace(id=r.owner_id, name=names[r.owner_id])
+
+
+def detail(client_id: int, user: Any) -> Row | None:
+    """A live client ``user`` may see, as the API shows it, in three queries (no ORM)."""
+    query = scoped(
+        sa.select(*DETAIL_COLUMNS).where(Client.id == client_id, Client.deleted_at.is_(None)),
+        user,
+        "clients",
+        Client.owner_id,
+    )
     conn = db.session.connection()
-    for client_id, e164, kind in conn.execute(
-        sa.select(Phone.client_id, Phone.e164, Phone.kind)
-        .where(among(Phone.client_id, ids), Phone.contact_person_id.is_(None))
-        .order_by(Phone.id)
-    ):
-        by_id[client_id].phones.append(SimpleNamespace(e164=e164, kind=kind))
-    for client_id, email, kind in conn.execute(
-        sa.select(Email.client_id, Email.email, Email.kind)
-        .where(among(Email.client_id, ids), Email.contact_person_id.is_(None))
-        .order_by(Email.id)
-    ):
-        by_id[client_id].emails.append(SimpleNamespace(email=email, kind=kind))
-    for client_id, name in conn.execute(
-        sa.select(client_tags.c.client_id, Tag.name)
-        .join(Tag, Tag.id == client_tags.c.tag_id)
-        .where(among(client_tags.c.client_id, ids))
-        .order_by(Tag.name)
-    ):
-        by_id[client_id].tags.append(SimpleNamespace(name=name))
-    owner_ids = {r.owner_id for r in rows if r.owner_id}
-    if owner_ids:
-        names = dict(
-            conn.execute(
-                sa.select(User.id, User.name).where(among(User.id, sorted(owner_ids)))
-            ).all()
-        )
-        for r in rows:
-            if r.owner_id in names:
-                r.owner = SimpleNamespace(id=r.owner_id, name=names[r.owner_id])
+    rows = _rows(conn.execute(query))
+    if not rows:
+        return None
+    _attach(rows)
+    row = rows[0]
+    row.addresses = [
+        SimpleNamespace(**a._mapping)
+        for a in conn.execute(
+            sa.select(
+                Address.kind,
+                Address.country,
+                Address.region,
+                Address.city,
+                Address.postcode,
+                Address.street,
+            )
+            .where(Address.client_id == client_id)
+            .order_by(Address.id)
+        ).all()
+    ]
+    return row
 
 
 def get_visible(client_id: int, user: Any, include_trash: bool = False) -> Client | None:

@@ -170,6 +170,25 @@ def summary_json(row: Any) -> dict[str, Any]:
     }
 
 
+def detail_json(row: Any) -> dict[str, Any]:
+    """``ClientOutSchema().dump(row)`` written out by hand, for the API's client detail;
+    tests/test_clients_api_shape.py keeps the two identical."""
+    out = summary_json(row)
+    out["notes"] = row.notes
+    out["addresses"] = [
+        {
+            "kind": a.kind,
+            "country": a.country,
+            "region": a.region,
+            "city": a.city,
+            "postcode": a.postcode,
+            "street": a.street,
+        }
+        for a in row.addresses
+    ]
+    return out
+
+
 class ClientPageSchema(Schema):
     items = fields.List(fields.Nested(ClientSummarySchema))
     next_cursor = fields.String(allow_none=True)

@@ -8,7 +8,10 @@ query word matches as a prefix ("roma" finds "Romashka"); several words must all
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -19,6 +22,7 @@ from core.db import db
 FTS_TABLE = "clients_fts"
 PG_TABLE = "client_search"
 UNMANAGED_TABLES = (FTS_TABLE, PG_TABLE)
+FTS = sa.table(FTS_TABLE, sa.column("rowid"), sa.column(FTS_TABLE), sa.column("doc"))
 _WORD = re.compile(r"\w+")
 
 
@@ -116,10 +120,134 @@ def matching(query: str) -> tuple[sa.FromClause, sa.ColumnElement] | None:
         condition = table.c.document.op("@@")(sa.func.to_tsquery("simple", ts_query))
         return table, condition
     fts_query = " ".join(f'"{t}"*' for t in tokens)
-    table = sa.table(FTS_TABLE, sa.column("rowid"), sa.column(FTS_TABLE))
     condition = sa.literal_column(FTS_TABLE).op("MATCH")(fts_query)
-    return table, condition
+    return FTS, condition
 
 
 def id_column(table: sa.FromClause) -> sa.ColumnElement:
     return table.c.client_id if dialect() == "postgresql" else table.c.rowid
+
+
+# --- word searches on SQLite: candidates from the prefix index --------------------------
+#
+# A prefix query longer than the longest prefix index ("terra"* with prefix = '2 3') makes
+# FTS5 gather and merge the rowids of every term that starts with it before it yields the
+# first one: thousands of terms for a common word (every e-mail's local part is a term),
+# milliseconds before the first row. A 3-character prefix is answered from the prefix
+# index lazily, newest first. So a word search first reads candidates that match the
+# words' first three characters, newest first, and keeps those whose document has a token
+# starting with each whole word, decided in Python exactly as the tokenizer would (see
+# ``Folder``); if candidates turn out to be mostly misses, the exact query takes over
+# below the last candidate read (core.clients.queries).
+
+PREFIX_INDEX = 3  # the longest prefix index of clients_fts (migration 0002: prefix = '2 3')
+
+
+class Folder:
+    """Text as FTS5's ``unicode61 remove_diacritics 2`` tokenizer sees it: each character
+    folded (case, Latin diacritics) or turned into a space if it separates tokens.
+
+    ASCII is known; any other character is asked of SQLite's own tokenizer once (an
+    in-memory FTS5 table and its vocabulary), so the answer is the tokenizer's, not an
+    imitation of it.
+    """
+
+    def __init__(self) -> None:
+        self.table: dict[int, str] = {
+            c: (chr(c).lower() if chr(c).isalnum() else " ") for c in range(128)
+        }
+        self._lock = threading.Lock()
+        self._compile()
+
+    def _compile(self) -> None:
+        # Documents are stored folded by name_key, so nearly all their characters fold to
+        # themselves or separate tokens; for those, tokens are the runs between separators
+        # of the text itself, found without translating it.
+        same = [chr(c) for c, f in self.table.items() if f == chr(c)]
+        apart = [chr(c) for c, f in self.table.items() if f == " "]
+        self.plain = re.compile("[" + "".join(map(re.escape, same + apart)) + "]*")
+        self.separators = re.compile("[" + "".join(map(re.escape, apart)) + "]+")
+
+    def fold(self, text: str) -> str:
+        table = self.table
+        missing = [c for c in set(text) if ord(c) not in table]
+        if missing:
+            self._probe(missing)
+        return text.translate(table)
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of ``text`` as the tokenizer folds them."""
+        if self.plain.fullmatch(text):
+            return self.separators.split(text)
+        return self.fold(text).split()
+
+    def _probe(self, chars: list[str]) -> None:
+        with self._lock:
+            found: dict[int, list[str]] = {}
+            known = [c for c in chars if _encodable(c)]
+            con = sqlite3.connect(":memory:")
+            try:
+                con.execute(
+                    "CREATE VIRTUAL TABLE probe USING fts5(x, "
+                    "tokenize = 'unicode61 remove_diacritics 2')"
+                )
+                con.execute("CREATE VIRTUAL TABLE probe_terms USING fts5vocab(probe, 'instance')")
+                con.executemany(
+                    "INSERT INTO probe (rowid, x) VALUES (?, ?)",
+                    [(ord(c), f"q{c}q") for c in known],
+                )
+                for term, doc in con.execute(
+                    "SELECT term, doc FROM probe_terms ORDER BY doc, offset"
+                ):
+                    found.setdefault(doc, []).append(term)
+            finally:
+                con.close()
+            for c in chars:
+                terms = found.get(ord(c), [])
+                one = len(terms) == 1 and terms[0].startswith("q") and terms[0].endswith("q")
+                self.table[ord(c)] = terms[0][1:-1] if one else " "
+            self._compile()
+
+
+def _encodable(char: str) -> bool:
+    try:
+        char.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+FOLDER = Folder()
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """How to find a word search's matches through the prefix index (see above)."""
+
+    fts_query: str
+    words: tuple[str, ...]
+
+    @property
+    def condition(self) -> sa.ColumnElement:
+        return sa.literal_column(FTS_TABLE).op("MATCH")(self.fts_query)
+
+    def matches(self, document: str) -> bool:
+        """Does each word start a token of ``document``, as FTS5 would decide?"""
+        if FOLDER.plain.fullmatch(document) and not all(w in document for w in self.words):
+            return False  # folding changes nothing here, and a word is not even in it
+        tokens = FOLDER.tokens(document)
+        return all(any(t.startswith(w) for t in tokens) for w in self.words)
+
+
+def candidates(query: str) -> Candidates | None:
+    """The candidate search for ``query`` on SQLite, or None where the exact query is as
+    cheap (no word longer than the prefix index) or the words are not single tokens."""
+    if dialect() == "postgresql":
+        return None
+    tokens = words(query)
+    folded = tuple(FOLDER.fold(t) for t in tokens)
+    if not folded or any(len(w.split()) != 1 or w.strip() != w for w in folded):
+        return None
+    if all(len(w) <= PREFIX_INDEX for w in folded):
+        return None
+    return Candidates(" ".join(f'"{w[:PREFIX_INDEX]}"*' for w in folded), folded)

@@ -8,6 +8,7 @@ and raises ``ValidationFailed`` naming every bad field, changing nothing.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from core.audit.models import AuditLog, current_actor_id, field_changes
+from core.cache import cached
 from core.clients import normalise, search
 from core.clients.custom_fields import active_fields, validate_custom
 from core.clients.models import (
@@ -52,16 +54,29 @@ SIMPLE_FIELDS = (
 )
 
 
-def options(list_name: str) -> list[ClientOption]:
-    return (
-        db.session.execute(
-            sa.select(ClientOption)
-            .filter_by(list=list_name, active=True)
-            .order_by(ClientOption.position, ClientOption.label)
+@dataclass(frozen=True)
+class Option:
+    """An active value of an option list (status, source), as lists and forms show it."""
+
+    code: str
+    label: str
+    position: int
+
+
+def options(list_name: str) -> tuple[Option, ...]:
+    """The active options of a list, in order; kept in the worker cache (core.cache)."""
+
+    def load() -> tuple[Option, ...]:
+        return tuple(
+            Option(code, label, position)
+            for code, label, position in db.session.execute(
+                sa.select(ClientOption.code, ClientOption.label, ClientOption.position)
+                .filter_by(list=list_name, active=True)
+                .order_by(ClientOption.position, ClientOption.label)
+            )
         )
-        .scalars()
-        .all()
-    )
+
+    return cached(("client_options", list_name), load)
 
 
 def phone_region() -> str:

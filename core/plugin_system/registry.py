@@ -54,6 +54,37 @@ class PluginInfo:
         return self.load_error is None
 
 
+class Deferred:
+    """A hook argument computed only if an implementation takes it (the ``User`` of a
+    request costs a query). Core's own implementations get ``for_core`` instead when it
+    is given (the request's cached ``Principal``: core only reads permissions and scope)."""
+
+    __slots__ = ("_load", "_value", "_loaded", "for_core")
+
+    def __init__(self, load, for_core: Any = None) -> None:
+        self._load = load
+        self._loaded = False
+        self._value = None
+        self.for_core = for_core
+
+    def get(self, plugin_name: str) -> Any:
+        if plugin_name == CORE and self.for_core is not None:
+            return self.for_core
+        if not self._loaded:
+            self._value = self._load()
+            self._loaded = True
+        return self._value
+
+
+def _arguments(impl, kwargs: dict[str, Any]) -> dict[str, Any]:
+    args = {}
+    for name in impl.argnames:
+        if name in kwargs:
+            value = kwargs[name]
+            args[name] = value.get(impl.plugin_name) if isinstance(value, Deferred) else value
+    return args
+
+
 @dataclass(frozen=True)
 class PluginRow:
     enabled: bool
@@ -251,7 +282,7 @@ class PluginRegistry:
             plugin_name = impl.plugin_name
             if not self.is_active(plugin_name):
                 continue
-            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+            args = _arguments(impl, kwargs)
             if plugin_name == CORE:
                 result = impl.function(**args)
             else:
@@ -278,7 +309,7 @@ class PluginRegistry:
             info = self.plugins.get(impl.plugin_name)
             if info is not None and not info.loaded:
                 continue
-            args = {k: kwargs[k] for k in impl.argnames if k in kwargs}
+            args = _arguments(impl, kwargs)
             try:
                 result = impl.function(**args)
             except Exception as exc:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from core.cache import cached
 from core.db import db
 from core.plugin_system.types import SettingDefinition
 from core.settings.models import Setting
@@ -23,10 +25,17 @@ def _definition(key: str) -> SettingDefinition | None:
 
 
 def get(key: str) -> Any:
-    definition = _definition(key)
-    row = db.session.execute(sa.select(Setting).filter_by(key=key)).scalar_one_or_none()
+    """A setting's value, or its default; kept in the worker cache (core.cache)."""
+    value = cached(("setting", key), lambda: _read(key))
+    # Lists and dicts are shared by every request of the worker: each caller gets its own.
+    return copy.deepcopy(value) if isinstance(value, list | dict) else value
+
+
+def _read(key: str) -> Any:
+    row = db.session.execute(sa.select(Setting.value).filter_by(key=key)).first()
     if row is not None:
         return row.value
+    definition = _definition(key)
     return definition.default if definition else None
 
 

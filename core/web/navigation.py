@@ -12,9 +12,14 @@ def navigation_for(app: Flask, user: Any) -> dict[str, list[dict[str, Any]]]:
     cached = g.get("crm_nav")
     if cached is not None:
         return cached
+    from core.plugin_system.registry import Deferred
+    from core.security import current_actor
+
     registry = app.extensions["crm_plugins"]
     sections: dict[str, list[dict[str, Any]]] = {"main": [], "admin": []}
-    items = [item for _, item in registry.collect("menu_items", app=app, user=user)]
+    # Plugins get the User (loaded only if one asks); permissions come from the principal.
+    deferred = Deferred(current_actor, for_core=user)
+    items = [item for _, item in registry.collect("menu_items", app=app, user=deferred)]
     for item in sorted(items, key=lambda i: (i.weight, str(i.label))):
         if item.permission and not user.has_permission(item.permission):
             continue
