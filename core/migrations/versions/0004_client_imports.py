@@ -71,20 +71,10 @@ def upgrade() -> None:
     with op.batch_alter_table('client_import_issues', schema=None) as batch_op:
         batch_op.create_index('ix_client_import_issues_import', ['import_id', 'row'], unique=False)
 
-    # An index over every client's deleted_at made SQLite (without statistics) read all live
-    # clients through it for "deleted_at IS NULL"; the trash needs only the deleted ones.
-    op.drop_index('ix_clients_deleted', table_name='clients')
-    trashed = sa.text('deleted_at IS NOT NULL')
-    op.create_index(
-        'ix_clients_trash', 'clients', ['deleted_at'], sqlite_where=trashed, postgresql_where=trashed
-    )
-
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
-    op.drop_index('ix_clients_trash', table_name='clients')
-    op.create_index('ix_clients_deleted', 'clients', ['deleted_at'])
     with op.batch_alter_table('client_import_issues', schema=None) as batch_op:
         batch_op.drop_index('ix_client_import_issues_import')
 
