@@ -301,3 +301,27 @@ def test_a_contact_person_is_edited_on_its_own_page(app, admin_client):
     )
     assert saved.status_code == 302
     assert "Ana Popa-Ionescu" in admin_client.get(card).get_data(as_text=True)
+
+
+def test_more_filters_narrow_the_list_by_industry_dates_and_custom_fields(app, admin_client):
+    from core.clients import custom_fields, services
+
+    with app.app_context():
+        custom_fields.save_field(
+            CustomField(),
+            {"key": "region", "label": "Region", "kind": "choice", "choices": ["North", "South"]},
+        )
+        services.create_client(
+            {"name": "Nordic Glass", "industry": "glass", "custom": {"region": "North"}}
+        )
+        services.create_client(
+            {"name": "Southern Glass", "industry": "glass", "custom": {"region": "South"}}
+        )
+        services.create_client({"name": "Timber Co", "industry": "wood"})
+    page = admin_client.get("/clients/").get_data(as_text=True)
+    assert 'id="cf_region"' in page and '<option value="North"' in page
+    found = admin_client.get("/clients/?industry=glass&cf_region=North").get_data(as_text=True)
+    assert "Nordic Glass" in found and "Southern Glass" not in found and "Timber Co" not in found
+    assert re.search(r'<details class="col-12" open', found)
+    bad = admin_client.get("/clients/?created_from=yesterday")
+    assert bad.status_code == 422 and 'id="created_from-error"' in bad.get_data(as_text=True)

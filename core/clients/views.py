@@ -148,8 +148,17 @@ def index():
     next_args = request.args.to_dict(flat=False)
     next_args["cursor"] = [cursor] if cursor else []
     export_args = {k: v for k, v in request.args.to_dict(flat=False).items() if k != "cursor"}
+    more_filters_used = any(
+        value
+        and (
+            key in ("industry", "created_from", "created_to", "updated_from", "updated_to")
+            or key.startswith("cf_")
+        )
+        for key, value in request.args.items()
+    )
     return render_template(
         "clients/index.html",
+        more_filters_used=more_filters_used,
         clients=clients,
         cursor=cursor,
         errors=errors,
