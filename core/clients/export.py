@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from openpyxl import Workbook
-
 from core.clients import queries
 from core.clients.custom_fields import active_fields
 
@@ -111,6 +109,8 @@ def csv_chunks(params: queries.ClientQuery, user: Any) -> Iterator[str]:
 
 def xlsx_file(params: queries.ClientQuery, user: Any) -> tempfile.SpooledTemporaryFile:
     """A finished XLSX workbook (openpyxl's write-only mode keeps memory flat)."""
+    from openpyxl import Workbook  # only for XLSX files: ~10 MB a worker rarely needs
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Clients")
     for cells in rows(params, user):

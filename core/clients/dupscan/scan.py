@@ -44,9 +44,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -223,6 +222,10 @@ def read_names(conn: sa.Connection, progress=None) -> tuple[dict[str, list[int]]
 
 def _neighbours(names: list[str], window: int) -> Iterator[tuple[str, str, int]]:
     """Pairs of ``names`` at most ``window`` apart whose ratio reaches the threshold."""
+    # Imported here: numpy costs every web worker ~15 MB, and only the scan job needs it.
+    import numpy as np
+    from rapidfuzz import process
+
     for offset in range(1, min(window, len(names) - 1) + 1):
         scores = process.cpdist(
             names[:-offset],

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 import sqlalchemy as sa
 from flask import Response, send_file
-from openpyxl import Workbook
 
 from core.clients.export import neutralise
 from core.clients.imports import reader
@@ -52,6 +51,8 @@ def lines(job: ClientImport) -> Iterator[list[str]]:
 def response(job: ClientImport, fmt: str) -> Response:
     stem = f"import-{job.id}-problems"
     if fmt == "xlsx":
+        from openpyxl import Workbook  # only for XLSX files: ~10 MB a worker rarely needs
+
         workbook = Workbook(write_only=True)
         sheet = workbook.create_sheet("Problems")
         for cells in lines(job):
