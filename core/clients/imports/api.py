@@ -185,16 +185,9 @@ class Imports(MethodView):
     def post(self, files):
         """Upload a CSV or XLSX file; the answer holds its columns, a guessed mapping and the
         first rows. Nothing is imported until ``start``."""
-        upload = files["file"]
-        upload.stream.seek(0, 2)
-        size = upload.stream.tell()
-        upload.stream.seek(0)
         try:
-            if size > services.max_bytes():
-                services.refuse_size(size)
-            job = services.upload(
-                upload.read(),
-                upload.filename or "upload",
+            job = services.upload_file(
+                files["file"],
                 current_actor(),
                 request.form.get("encoding") or None,
                 request.form.get("delimiter") or None,

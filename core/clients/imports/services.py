@@ -80,6 +80,19 @@ def refuse_size(size: int) -> None:
     )
 
 
+def upload_file(
+    storage: Any, user: User, encoding: str | None = None, delimiter: str | None = None
+) -> ClientImport:
+    """``upload`` for an uploaded file (werkzeug's FileStorage): too large a file is refused
+    by its size, before it is read into memory."""
+    storage.stream.seek(0, 2)
+    size = storage.stream.tell()
+    storage.stream.seek(0)
+    if size > max_bytes():
+        refuse_size(size)
+    return upload(storage.read(), storage.filename or "upload", user, encoding, delimiter)
+
+
 def upload(
     data: bytes,
     filename: str,

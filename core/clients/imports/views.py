@@ -36,15 +36,9 @@ def index():
         if upload is None or not upload.filename:
             errors = {"file": [_("Choose a CSV or XLSX file.")]}
         else:
-            upload.stream.seek(0, 2)
-            size = upload.stream.tell()
-            upload.stream.seek(0)
             try:
-                if size > services.max_bytes():
-                    services.refuse_size(size)
-                job = services.upload(
-                    upload.read(),
-                    upload.filename,
+                job = services.upload_file(
+                    upload,
                     current_actor(),
                     request.form.get("encoding") or None,
                     request.form.get("delimiter") or None,
