@@ -104,3 +104,33 @@ def test_export_respects_the_scope_and_the_permission(app):
     login(page, "own@example.com")
     listed = page.get("/clients/export.csv?q=mine").get_data(as_text=True)
     assert "Mine Only" in listed and "Bulk 0001" not in listed
+
+
+def test_an_export_runs_the_same_few_queries_for_20_clients_as_for_200(app):
+    from tests.conftest import QueryCounter
+
+    client = app.test_client()
+    headers = api_token(client)
+    counts = []
+    with app.app_context():
+        admin = db.session.get(User, 1)
+    for total in (20, 200):
+        with app.app_context():
+            for n in range(total - (counts and 20 or 0)):
+                services.create_client(
+                    {
+                        "name": f"Counted {total}-{n}",
+                        "owner_id": admin.id,
+                        "tags": ["b", "a"],
+                        "phones": ["+37322000001", "+37369000002"],
+                    }
+                )
+        client.get("/api/v1/clients/export", headers=headers)  # the worker's caches fill
+        with QueryCounter(app) as counter:
+            response = client.get("/api/v1/clients/export", headers=headers)
+            lines = response.get_data(as_text=True).lstrip("\ufeff").splitlines()
+        assert len(lines) == 1 + total
+        counts.append(counter.count)
+    assert counts[0] == counts[1], counts
+    row = next(csv.reader([lines[1]]))
+    assert row[10] == "a; b" and row[11] == "'+37322000001; +37369000002"

@@ -1,7 +1,8 @@
 """Exporting the filtered client list to CSV (streamed) or XLSX, within the user's scope.
 
-Rows are read page by page through the same keyset query as the list, so an export of a
-million clients holds one page in memory at a time. Every text cell that a spreadsheet
+Rows come from the list's own filtered and scoped query, streamed in one pass with each
+client's phones, e-mails and tags joined by the database, so an export of a million
+clients holds a few rows in memory at a time. Every text cell that a spreadsheet
 would read as a formula (starting with = + - @, a tab or a carriage return) is prefixed
 with an apostrophe.
 """
@@ -12,11 +13,15 @@ import csv
 import io
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
+
+import sqlalchemy as sa
 
 from core.clients import queries
 from core.clients.custom_fields import active_fields
+from core.clients.models import Client
+from core.db import db
+from core.users.models import User
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 1000
@@ -52,45 +57,95 @@ def _header(fields) -> list[str]:
     ]
 
 
-def _cells(row, fields) -> list[Any]:
-    custom = row.custom or {}
-    values = [
-        row.id,
-        row.kind,
-        row.name,
-        row.legal_name,
-        row.tax_id,
-        row.status,
-        row.source,
-        row.industry,
-        row.category,
-        row.owner.name if row.owner else None,
-        "; ".join(t.name for t in row.tags),
-        "; ".join(p.e164 for p in row.phones),
-        "; ".join(e.email for e in row.emails),
-        row.next_contact_on.isoformat() if row.next_contact_on else None,
-        row.website,
-        row.created_at.isoformat(sep=" ", timespec="seconds"),
-        row.updated_at.isoformat(sep=" ", timespec="seconds"),
-    ]
-    for field in fields:
-        value = custom.get(field.key)
-        values.append("; ".join(value) if isinstance(value, list) else value)
-    return [neutralise(v) for v in values]
+# A client's phones, e-mails and tags joined into one cell each, by the database.
+_JOINED = {
+    "sqlite": {
+        "tags": "(SELECT group_concat(name, '; ') FROM (SELECT tags.name FROM client_tags "
+        "JOIN tags ON tags.id = client_tags.tag_id WHERE client_tags.client_id = clients.id "
+        "ORDER BY tags.name))",
+        "phones": "(SELECT group_concat(e164, '; ') FROM (SELECT e164 FROM client_phones "
+        "WHERE client_phones.client_id = clients.id AND contact_person_id IS NULL "
+        "ORDER BY client_phones.id))",
+        "emails": "(SELECT group_concat(email, '; ') FROM (SELECT email FROM client_emails "
+        "WHERE client_emails.client_id = clients.id AND contact_person_id IS NULL "
+        "ORDER BY client_emails.id))",
+    },
+    "postgresql": {
+        "tags": "(SELECT string_agg(tags.name, '; ' ORDER BY tags.name) FROM client_tags "
+        "JOIN tags ON tags.id = client_tags.tag_id WHERE client_tags.client_id = clients.id)",
+        "phones": "(SELECT string_agg(e164, '; ' ORDER BY id) FROM client_phones "
+        "WHERE client_phones.client_id = clients.id AND contact_person_id IS NULL)",
+        "emails": "(SELECT string_agg(email, '; ' ORDER BY id) FROM client_emails "
+        "WHERE client_emails.client_id = clients.id AND contact_person_id IS NULL)",
+    },
+}
+
+
+def _query(params: queries.ClientQuery, user: Any) -> sa.Select:
+    """The list's own filtered, scoped and ordered query, as export rows in one pass."""
+    query, id_col, word_search = queries.build(params, user)
+    if word_search or params.sort not in queries.SORTS:
+        query = query.order_by(id_col.desc())
+    else:
+        column_name, ascending = queries.SORTS[params.sort]
+        column = getattr(Client, column_name)
+        if column_name in queries.DATE_SORTS:
+            query = query.where(column.is_not(None))
+        query = query.order_by(
+            column.asc() if ascending else column.desc(),
+            Client.id.asc() if ascending else Client.id.desc(),
+        )
+    joined = _JOINED[db.engine.dialect.name]
+    owner = sa.select(User.name).where(User.id == Client.owner_id).scalar_subquery()
+    return query.with_only_columns(
+        Client.id,
+        Client.kind,
+        Client.name,
+        Client.legal_name,
+        Client.tax_id,
+        Client.status,
+        Client.source,
+        Client.industry,
+        Client.category,
+        owner,
+        sa.literal_column(joined["tags"]),
+        sa.literal_column(joined["phones"]),
+        sa.literal_column(joined["emails"]),
+        Client.next_contact_on,
+        Client.website,
+        Client.created_at,
+        Client.updated_at,
+        Client.custom,
+        maintain_column_froms=True,
+    )
 
 
 def rows(params: queries.ClientQuery, user: Any) -> Iterator[list[Any]]:
-    """The header, then one list of cells per client, in the list's order."""
+    """The header, then one list of cells per client, in the list's order.
+
+    One query streams every row with its phones, e-mails and tags already joined (by the
+    database, in the order the card shows them), so memory stays flat and a million rows
+    take seconds rather than the thousand page queries the list would need."""
     fields = active_fields()
     yield _header(fields)
-    params = replace(params, limit=BATCH, cursor=None)
-    while True:
-        page, cursor = queries.page(params, user)
-        for row in page:
-            yield _cells(row, fields)
-        if cursor is None:
-            return
-        params = replace(params, cursor=cursor)
+    keys = [f.key for f in fields]
+    connection = db.session.connection().execution_options(
+        stream_results=True, max_row_buffer=BATCH
+    )
+    for row in connection.execute(_query(params, user)):
+        *plain, next_contact_on, website, created_at, updated_at, custom = row
+        custom = custom or {}
+        cells = [
+            *plain,
+            next_contact_on.isoformat() if next_contact_on else None,
+            website,
+            created_at.isoformat(sep=" ", timespec="seconds"),
+            updated_at.isoformat(sep=" ", timespec="seconds"),
+        ]
+        for key in keys:
+            value = custom.get(key)
+            cells.append("; ".join(value) if isinstance(value, list) else value)
+        yield [neutralise(v) for v in cells]
 
 
 def csv_chunks(params: queries.ClientQuery, user: Any) -> Iterator[str]:
