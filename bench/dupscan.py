@@ -51,11 +51,13 @@ def main() -> None:
     os.environ["DATABASE_URL"] = args.database
     os.environ.setdefault("CRM_INSTANCE_PATH", str(Path(args.instance).resolve()))
     from core import create_app
+    from core import db as database
     from core.cli import upgrade_core
     from core.clients.dupscan import scan
     from core.clients.dupscan.models import DuplicateScan
     from core.db import db
 
+    database.sqlite_cache_kib = 256 * 1024  # as `crm worker` runs jobs
     app = create_app({"CRM_PASSWORD_HASH_COST": "low"})
     with app.app_context():
         upgrade_core(app)

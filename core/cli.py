@@ -18,15 +18,6 @@ def _app(ctx_obj: dict[str, Any] | None = None):
     return create_app()
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    if not raw.isdigit():
-        _fail(f"{name} must be a whole number, not {raw!r}")
-    return int(raw)
-
-
 def _fail(message: str) -> None:
     raise click.ClickException(str(message).splitlines()[0] if message else "failed")
 
@@ -173,8 +164,12 @@ def run(host: str, port: int, workers: int) -> None:
 def worker(workers: int, periodic: bool) -> None:
     """Run background and periodic jobs (SQLite queue, or Redis when REDIS_URL is set)."""
     from core import db as database
+    from core.config import _int
 
-    database.sqlite_cache_kib = _int_env("CRM_WORKER_SQLITE_CACHE_MB", 256) * 1024
+    try:
+        database.sqlite_cache_kib = _int("CRM_WORKER_SQLITE_CACHE_MB", 256) * 1024
+    except RuntimeError as exc:
+        _fail(str(exc))
     app = _app()
     app.extensions["crm_jobs"].run_worker(workers=workers, periodic=periodic)
 

@@ -411,34 +411,26 @@ def run(scan_id: int) -> dict[str, Any] | None:
         del groups
         lap("compare names")
         _update(scan_id, stage="saving", progress_done=read, progress_total=read)
+        # The page cache for writing many pairs is the worker's (core.db.sqlite_cache_kib).
         with engine.connect() as conn:
-            sqlite = conn.dialect.name == "sqlite"
-            if sqlite:
-                # Room for the pair indexes while writing many rows (~256 MB, this
-                # connection only; back to the default before it returns to the pool).
-                conn.exec_driver_sql("PRAGMA cache_size=-262144")
-            try:
-                open_pairs, decided = save(conn, scan_id, found)
-                conn.execute(
-                    sa.update(_scans)
-                    .where(_scans.c.id == scan_id)
-                    .values(
-                        status="done",
-                        stage="",
-                        pairs_found=open_pairs,
-                        pairs_decided=decided,
-                        groups_skipped=found.groups_skipped,
-                        skipped=found.skipped(),
-                        truncated=found.truncated,
-                        finished_at=utcnow(),
-                        updated_at=utcnow(),
-                        version=_scans.c.version + 1,
-                    )
+            open_pairs, decided = save(conn, scan_id, found)
+            conn.execute(
+                sa.update(_scans)
+                .where(_scans.c.id == scan_id)
+                .values(
+                    status="done",
+                    stage="",
+                    pairs_found=open_pairs,
+                    pairs_decided=decided,
+                    groups_skipped=found.groups_skipped,
+                    skipped=found.skipped(),
+                    truncated=found.truncated,
+                    finished_at=utcnow(),
+                    updated_at=utcnow(),
+                    version=_scans.c.version + 1,
                 )
-                conn.commit()
-            finally:
-                if sqlite:
-                    conn.exec_driver_sql("PRAGMA cache_size=-2000")
+            )
+            conn.commit()
         lap("save")
     except Exception as exc:
         log.exception("duplicate scan %s failed", scan_id)
