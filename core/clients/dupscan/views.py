@@ -80,14 +80,18 @@ def start_scan():
 def scan_progress(scan_id: int):
     """The progress bar's data for the page's script (the API takes tokens, not cookies)."""
     scan = services.get_scan(scan_id) or abort(404)
+    done, total = scan.progress_done, scan.progress_total
     return jsonify(
         {
             "id": scan.id,
             "status": scan.status,
             "status_label": str(STATUS_LABELS[scan.status]),
             "stage_label": str(STAGE_LABELS.get(scan.stage, "")),
-            "done": scan.progress_done,
-            "total": scan.progress_total,
+            # The line under the bar, as the page writes it (progress.js puts it there).
+            "summary": _("%(done)s of %(total)s clients read", done=done, total=total)
+            + (f" · {STAGE_LABELS[scan.stage]}" if scan.stage in STAGE_LABELS else ""),
+            "done": done,
+            "total": total,
         }
     )
 

@@ -148,18 +148,13 @@ def _can_start(job: ClientImport) -> bool:
 def progress(import_id: int):
     """The figures the progress bar shows, for the page's script to poll."""
     job = _visible(import_id)
+    figures = ("processed", "created_count", "updated_count", "skipped_count", "failed_count")
     return jsonify(
         {
-            name: getattr(job, name)
-            for name in (
-                "status",
-                "processed",
-                "total_rows",
-                "created_count",
-                "updated_count",
-                "skipped_count",
-                "failed_count",
-            )
+            "status": job.status,
+            "done": job.processed,
+            "total": max(job.total_rows, job.processed),
+            **{name: getattr(job, name) for name in figures},
         }
     )
 
