@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
-from flask_smorest import Api
+from flask_smorest import Api, abort
 from flask_smorest import Blueprint as ApiBlueprint
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
@@ -72,6 +72,25 @@ def error_body(status: int, message: str, errors: dict[str, list[str]] | None = 
 
 def api_error(status: int, message: str, errors: dict[str, list[str]] | None = None):
     return jsonify(error_body(status, message, errors)), status
+
+
+def refuse_stale(obj: Any, version: int, noun: str = "record") -> None:
+    """409 unless ``version`` (what the caller read) is ``obj``'s: a stale edit never
+    overwrites a newer one."""
+    if obj.version != version:
+        abort(
+            409,
+            message=f"This {noun} was changed by someone else (version {obj.version}, you "
+            f"sent {version}). Reload it and apply your change again.",
+        )
+
+
+def refuse_invalid(exc: Any) -> None:
+    """Answer a service's ValidationFailed (field -> messages) as 4xx; nothing is saved."""
+    from core.db import db
+
+    db.session.rollback()
+    abort(exc.status, message="Invalid input.", errors={"json": exc.errors})
 
 
 class CrmApi(Api):

@@ -10,7 +10,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate
 
-from core.api import ApiBlueprint
+from core.api import ApiBlueprint, refuse_invalid, refuse_stale
 from core.clients import bulk, duplicates, merge, queries, services
 from core.clients.custom_fields import active_fields, coerce
 from core.clients.models import ClientRelation, ContactPerson
@@ -37,10 +37,6 @@ blp = ApiBlueprint("api_clients", __name__, url_prefix="/api/v1/clients", descri
 search_blp = ApiBlueprint(
     "api_search", __name__, url_prefix="/api/v1/search", description="Global search"
 )
-
-
-def _invalid(exc: ValidationFailed):
-    abort(exc.status, message="Invalid input.", errors={"json": exc.errors})
 
 
 def _visible(client_id: int, include_trash: bool = False):
@@ -108,7 +104,7 @@ class Clients(MethodView):
         try:
             return services.create_client(data)
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 class ExportQuerySchema(ClientListQuerySchema):
@@ -186,8 +182,7 @@ class Bulk(MethodView):
         except ValidationError as exc:
             abort(422, message="Invalid input.", errors={"json": {"filter": exc.messages}})
         except ValidationFailed as exc:
-            db.session.rollback()
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 class DuplicateQuerySchema(Schema):
@@ -247,18 +242,11 @@ class ClientItem(MethodView):
     def patch(self, data, client_id):
         """Change a client; send the ``version`` you read (409 if it changed since)."""
         client = _visible(client_id)
-        version = data.pop("version")
-        if client.version != version:
-            abort(
-                409,
-                message=f"This client was changed by someone else (version "
-                f"{client.version}, you sent {version}). Reload it and apply your change again.",
-            )
+        refuse_stale(client, data.pop("version"), "client")
         try:
             return services.update_client(client, data)
         except ValidationFailed as exc:
-            db.session.rollback()
-            _invalid(exc)
+            refuse_invalid(exc)
 
     @requires("clients.delete")
     @blp.response(204)
@@ -327,8 +315,7 @@ class Merge(MethodView):
         try:
             return merge.merge(survivor, others, data["fields_from"])
         except ValidationFailed as exc:
-            db.session.rollback()
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 @blp.route("/<int:client_id>/purge")
@@ -360,8 +347,7 @@ class Contacts(MethodView):
         try:
             return services.save_contact(client, data)
         except ValidationFailed as exc:
-            db.session.rollback()
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 def _contact(client_id: int, contact_id: int) -> ContactPerson:
@@ -395,8 +381,7 @@ class ContactItem(MethodView):
         try:
             return services.save_contact(contact.client, data, contact)
         except ValidationFailed as exc:
-            db.session.rollback()
-            _invalid(exc)
+            refuse_invalid(exc)
 
     @requires("clients.edit")
     @blp.response(204)
@@ -424,7 +409,7 @@ class ContactMoveView(MethodView):
             user_id = current_principal().id
             return services.move_contact(contact, target, data.get("position"), user_id)
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 class RelationOutSchema(Schema):
@@ -471,7 +456,7 @@ class Relations(MethodView):
         try:
             return services.add_relation(client, other, data["kind"])
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 class SearchQuerySchema(Schema):

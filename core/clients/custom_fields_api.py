@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from core.api import ApiBlueprint
+from core.api import ApiBlueprint, refuse_invalid, refuse_stale
 from core.clients.custom_fields import KINDS, save_field
 from core.clients.models import CustomField
 from core.db import db
@@ -52,11 +52,6 @@ class CustomFieldPatchSchema(Schema):
     version = fields.Integer(required=True, metadata={"description": "the version you read"})
 
 
-def _invalid(exc: ValidationFailed):
-    db.session.rollback()
-    abort(exc.status, message="Invalid input.", errors={"json": exc.errors})
-
-
 @blp.route("")
 class CustomFields(MethodView):
     @requires("clients.view")
@@ -79,7 +74,7 @@ class CustomFields(MethodView):
         try:
             return save_field(CustomField(), data)
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 @blp.route("/<int:field_id>")
@@ -97,14 +92,8 @@ class CustomFieldItem(MethodView):
         """Change a field's label, choices, order, or whether it is required or in use (its
         key and kind stay); send the ``version`` you read (409 if it changed since)."""
         field = db.session.get(CustomField, field_id) or abort(404, message="No such field.")
-        version = data.pop("version")
-        if field.version != version:
-            abort(
-                409,
-                message=f"This field was changed by someone else (version {field.version}, "
-                f"you sent {version}). Reload it and apply your change again.",
-            )
+        refuse_stale(field, data.pop("version"), "field")
         try:
             return save_field(field, data)
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)

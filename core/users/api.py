@@ -7,7 +7,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import abort
 
-from core.api import ApiBlueprint
+from core.api import ApiBlueprint, refuse_stale
 from core.db import db
 from core.security import current_actor, login_required_only, public, requires
 from core.users import services
@@ -47,15 +47,6 @@ def _allowed(guard, *args) -> None:
         guard(*args)
     except services.NotAllowed as exc:
         abort(403, message=str(exc))
-
-
-def _check_version(obj, version: int) -> None:
-    if obj.version != version:
-        abort(
-            409,
-            message=f"This record was changed by someone else (version {obj.version}, "
-            f"you sent {version}). Reload it and apply your change again.",
-        )
 
 
 def _get_or_404(model, ident: int):
@@ -198,7 +189,7 @@ class UserItem(MethodView):
     def patch(self, data, user_id):
         """Change a user; send the ``version`` you read (409 if it changed since)."""
         user = _get_or_404(User, user_id)
-        _check_version(user, data.pop("version"))
+        refuse_stale(user, data.pop("version"))
         _allowed(services.guard_user_edit, current_actor(), user)
         if "role_ids" in data:
             _allowed(services.guard_roles, current_actor(), _roles(data["role_ids"]))
@@ -249,7 +240,7 @@ class TeamItem(MethodView):
     def patch(self, data, team_id):
         """Rename a team or change its head."""
         team = _get_or_404(Team, team_id)
-        _check_version(team, data.pop("version"))
+        refuse_stale(team, data.pop("version"))
         try:
             return services.save_team(team, data)
         except services.ValidationFailed as exc:
@@ -295,7 +286,7 @@ class RoleItem(MethodView):
     def patch(self, data, role_id):
         """Change a role; send the ``version`` you read (409 if it changed since)."""
         role = _get_or_404(Role, role_id)
-        _check_version(role, data.pop("version"))
+        refuse_stale(role, data.pop("version"))
         _allowed(services.guard_role_edit, current_actor(), role, data)
         try:
             return services.save_role(role, data, known_codes(), {a.code for _, a in scope_areas()})

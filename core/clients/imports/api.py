@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from core.api import ApiBlueprint
+from core.api import ApiBlueprint, refuse_invalid
 from core.clients.imports import mapping, reader, report, services
 from core.clients.imports.models import ON_DUPLICATE, ClientImport, ClientImportIssue
 from core.db import db
@@ -140,10 +140,9 @@ class ReportQuerySchema(Schema):
 
 
 def visible_import(import_id: int) -> ClientImport:
-    """An import the caller started (administrators see every import), or 404."""
-    job = db.session.get(ClientImport, import_id)
-    user = current_actor()
-    if job is None or (job.created_by_id != user.id and not user.is_admin):
+    """An import the caller may see, or 404."""
+    job = services.visible_import(import_id, current_actor())
+    if job is None:
         abort(404, message=f"Import {import_id} does not exist or is not yours.")
     return job
 
@@ -154,11 +153,6 @@ def _cursor(value: str | None) -> int | None:
     if not value.isdigit() or len(value) > 18:
         abort(422, message="Invalid cursor.", errors={"query": {"cursor": ["Invalid cursor."]}})
     return int(value)
-
-
-def _invalid(exc: ValidationFailed):
-    db.session.rollback()
-    abort(exc.status, message="Invalid input.", errors={"json": exc.errors})
 
 
 @blp.route("")
@@ -193,7 +187,7 @@ class Imports(MethodView):
                 request.form.get("delimiter") or None,
             )
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)
         return _uploaded(job)
 
 
@@ -233,7 +227,7 @@ class Preview(MethodView):
         try:
             return {"rows": services.preview(job, data, current_actor())}
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 @blp.route("/<int:import_id>/start")
@@ -247,7 +241,7 @@ class Start(MethodView):
         try:
             return services.start(job, data)
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 @blp.route("/<int:import_id>/resume")
@@ -259,7 +253,7 @@ class Resume(MethodView):
         try:
             return services.resume(visible_import(import_id))
         except ValidationFailed as exc:
-            _invalid(exc)
+            refuse_invalid(exc)
 
 
 @blp.route("/<int:import_id>/issues")

@@ -64,6 +64,14 @@ PREVIEW_ROWS = 20
 JOB = "core.import_clients"
 
 
+def visible_import(import_id: int, user: User) -> ClientImport | None:
+    """An import ``user`` started (administrators see every import); None otherwise."""
+    job = db.session.get(ClientImport, import_id)
+    if job is None or (job.created_by_id != user.id and not user.is_admin):
+        return None
+    return job
+
+
 def max_bytes() -> int:
     return current_app.config["CRM_IMPORT_MAX_MB"] * 1024 * 1024
 

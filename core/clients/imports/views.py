@@ -20,11 +20,7 @@ ISSUES_SHOWN = 100
 
 
 def _visible(import_id: int) -> ClientImport:
-    job = db.session.get(ClientImport, import_id)
-    user = current_actor()
-    if job is None or (job.created_by_id != user.id and not user.is_admin):
-        abort(404)
-    return job
+    return services.visible_import(import_id, current_actor()) or abort(404)
 
 
 @bp.route("/", methods=["GET", "POST"])
