@@ -40,7 +40,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -53,7 +53,7 @@ from core.clients.duplicates import NAME_THRESHOLD
 from core.clients.dupscan.models import REASONS, DuplicatePair, DuplicateScan
 from core.clients.models import Client, Email, Phone
 from core.clients.normalise import LEGAL_FORMS
-from core.db import db, utcnow
+from core.db import bulk_writer, db, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -286,26 +286,6 @@ def _upsert(conn: sa.Connection) -> sa.Insert:
     )
 
 
-def _executemany(conn: sa.Connection, statement: sa.Insert) -> Callable[[list[dict]], None]:
-    """A writer of many rows through the driver's executemany: the statement is compiled
-    once and the rows' values (already in the database's form) go to the driver as they
-    are, without SQLAlchemy's per-row processing (most of the time at 500,000 rows)."""
-    compiled = statement.compile(dialect=conn.dialect, for_executemany=True)
-    constants = {k: v for k, v in compiled.params.items() if v is not None}
-    names = compiled.positiontup
-
-    def write(rows: list[dict]) -> None:
-        if names is None:
-            conn.exec_driver_sql(compiled.string, [{**constants, **row} for row in rows])
-        else:
-            conn.exec_driver_sql(
-                compiled.string,
-                [tuple(row[n] if n in row else constants[n] for n in names) for row in rows],
-            )
-
-    return write
-
-
 def save(conn: sa.Connection, scan_id: int, found: Found) -> tuple[int, int]:
     """Replace the open pairs with ``found``; returns (open pairs, pairs decided before).
 
@@ -320,7 +300,7 @@ def save(conn: sa.Connection, scan_id: int, found: Found) -> tuple[int, int]:
             sa.select(_pairs.c.client_a_id, _pairs.c.client_b_id).where(_pairs.c.status != "open")
         )
     }
-    write = _executemany(conn, _upsert(conn))
+    write = bulk_writer(conn, _upsert(conn))
     found_at = _pairs.c.found_at.type.dialect_impl(conn.dialect)
     to_db = found_at.bind_processor(conn.dialect)
     now = utcnow()

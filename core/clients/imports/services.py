@@ -12,16 +12,13 @@ go on from where it stopped without importing a row twice.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import multiprocessing
-import operator
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from functools import lru_cache
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,7 +46,7 @@ from core.clients.models import (
     Tag,
     client_tags,
 )
-from core.db import db, utcnow
+from core.db import bulk_writer, db, utcnow
 from core.security import scoped
 from core.users.models import User
 from core.users.services import ValidationFailed
@@ -295,7 +292,7 @@ def preview(job: ClientImport, settings: dict[str, Any], user: User) -> list[dic
     outcome = run.process(batch)
     # Rows that would be new may still be a known client under another spelling of its
     # name: say so, as the client form does (the run itself matches exact keys only).
-    region = Context.load().region
+    region = run.ctx.region
     for entry in outcome:
         entry["similar"] = []
         if entry["action"] == "create" and entry["name"]:
@@ -328,7 +325,7 @@ def run_import(import_id: int) -> None:
         if job.total_rows - job.processed >= PARALLEL_FROM_ROWS:
             parsed = _parse_elsewhere(batches, run)
         else:
-            parsed = (parse_batch(b, run.mapping, run.header, run.ctx) for b in batches)
+            parsed = (parse_batch(b, *run.checking) for b in batches)
         for rows in parsed:
             run.process_rows(rows, describe=False)
         db.session.refresh(job)
@@ -380,7 +377,7 @@ def _parse_elsewhere(batches: Iterator[list], run: Run) -> Iterator[list[Row]]:
     """
 
     def here(batch: list) -> list[Row]:
-        return parse_batch(batch, run.mapping, run.header, run.ctx)
+        return parse_batch(batch, *run.checking)
 
     try:
         pool = ProcessPoolExecutor(max_workers=1, mp_context=helper_context())
@@ -479,7 +476,7 @@ class Run:
 
     def process(self, batch: list[tuple[int, list[str]]]) -> list[dict[str, Any]]:
         """Check and handle one batch of (line, cells); returns what happened to each row."""
-        return self.process_rows(parse_batch(batch, self.mapping, self.header, self.ctx))
+        return self.process_rows(parse_batch(batch, *self.checking))
 
     def process_rows(self, rows: list[Row], describe: bool = True) -> list[dict[str, Any]]:
         """Handle one batch of checked rows; returns what happened to each (for previews)."""
@@ -902,64 +899,10 @@ class Run:
 
 
 def bulk_insert(table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (dicts with the same keys) with one executemany through the driver.
-
-    SQLAlchemy's per-row parameter processing costs more than the insert itself at this
-    volume, so values are converted here, once per column, to what the column stores.
-    """
-    if not rows:
-        return
-    dialect = db.engine.dialect
-    postgres = dialect.name == "postgresql"
-    names = list(rows[0])
-    marks, converters = [], []
-    for name in names:
-        kind = table.c[name].type
-        mark = "%s" if postgres else "?"
-        if isinstance(kind, sa.JSON):
-            converters.append(_json)
-            mark += "::json" if postgres else ""
-        elif isinstance(kind, sa.DateTime) and not postgres:
-            converters.append(_sqlite_datetime)
-        elif isinstance(kind, sa.Date) and not postgres:
-            converters.append(_sqlite_date)
-        else:
-            converters.append(None)
-        marks.append(mark)
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join(marks)})"
-    )
-    pick = operator.itemgetter(*names)
-    converting = [(i, c) for i, c in enumerate(converters) if c is not None]
-    if len(names) == 1:
-        values: list = [(pick(row),) for row in rows]
-    elif not converting:
-        values = [pick(row) for row in rows]
-    else:
-        values = []
-        for row in rows:
-            cells = list(pick(row))
-            for index, convert in converting:
-                if cells[index] is not None:
-                    cells[index] = convert(cells[index])
-            values.append(tuple(cells))
-    db.session.connection().exec_driver_sql(sql, values)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value) if value else ("{}" if isinstance(value, dict) else "[]")
-
-
-@lru_cache(maxsize=16)
-def _sqlite_datetime(value: datetime) -> str:
-    # SQLAlchemy's storage format for DateTime on SQLite; a batch shares one timestamp.
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _sqlite_date(value: date) -> str:
-    return value.isoformat()
+    """Insert rows (dicts with the same keys) with one executemany through the driver."""
+    if rows:
+        keys = list(rows[0])
+        bulk_writer(db.session.connection(), sa.insert(table), keys)(rows)
 
 
 def _lock_for_writing(import_id: int) -> None:
