@@ -57,6 +57,9 @@ def make_app(tmp_path, database_url: str | None = None, **overrides):
         "SECRET_KEY": "test-secret",
         "CRM_JOBS_IMMEDIATE": True,
         "CRM_PLUGIN_STATE_TTL": 0.0,
+        # Changes reach the caches through the process and file counters; a time bound
+        # would only make query counts depend on how slow the machine is.
+        "CRM_CACHE_TTL": 3600.0,
         "CRM_JOB_RETRY_BASE_SECONDS": 0.01,
         "CRM_PASSWORD_HASH_COST": "low",
     }
