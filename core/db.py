@@ -101,6 +101,33 @@ def bulk_writer(
     return write
 
 
+def tuple_writer(
+    conn: sa.Connection, table: sa.Table, keys: tuple[str, ...]
+) -> Callable[[list[tuple]], None]:
+    """A writer of rows given as tuples of the ``keys`` columns, already in the form the
+    database takes (see ``database_value``): one INSERT through the driver's executemany,
+    with nothing done per row in Python. For the hottest bulk paths (imports)."""
+    dialect = conn.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+        f"({', '.join(quote(k) for k in keys)}) VALUES ({', '.join([mark] * len(keys))})"
+    )
+
+    def write(rows: list[tuple]) -> None:
+        if rows:
+            conn.exec_driver_sql(sql, rows)
+
+    return write
+
+
+def database_value(conn: sa.Connection, column: sa.Column, value: Any) -> Any:
+    """``value`` as ``column``'s type sends it to this database (a time as text on SQLite)."""
+    processor = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    return value if processor is None or value is None else processor(value)
+
+
 def engine_options(uri: str) -> dict:
     if uri.startswith("sqlite"):
         return {"connect_args": {"timeout": 10, "check_same_thread": False}}

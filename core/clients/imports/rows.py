@@ -8,10 +8,11 @@ saved in the form or the API (core.clients.services).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import phonenumbers
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 from core.clients import normalise
 from core.clients.custom_fields import active_fields, coerce
 from core.clients.models import KINDS, ClientOption
+from core.clients.search import email_words
 from core.clients.taxids import validate_tax_id
 from core.db import db
 from core.settings.services import get as setting
@@ -136,6 +138,57 @@ def _option_lookup(options: list[ClientOption]) -> dict[str, str]:
     return lookup
 
 
+# The columns of a new client that a checked row fills (``New.client``), in this order.
+NEW_CLIENT_KEYS = (
+    "kind",
+    "name",
+    "name_key",
+    "legal_name",
+    "tax_id",
+    "tax_id_key",
+    "industry",
+    "status",
+    "category",
+    "source",
+    "owner_id",
+    "notes",
+    "next_contact_on",
+    "website",
+    "custom",
+)
+ADDRESS_KEYS = ("country", "region", "city", "postcode", "street")
+CONTACT_KEYS = ("first_name", "middle_name", "last_name", "position")
+
+
+@dataclass(frozen=True)
+class Creating:
+    """What a run that writes adds to every new client: plain data, for the helper process."""
+
+    default_owner_id: int | None
+    label: str  # "#12 clients.csv": the history says "created by import #12 ..., line 7"
+    # Whether rows found in the CRM are only skipped (not updated): then a row that would
+    # create a client travels back from the helper process without the cell values the
+    # update would need, which makes it several times cheaper to receive.
+    lean: bool = False
+
+
+class New(NamedTuple):
+    """The database rows of a client a checked row would create, built where the row is
+    checked (in the helper process during a run), so the process that writes only adds
+    the ids. Values are in the form every database takes: dates as ISO text, JSON as text."""
+
+    client: tuple  # NEW_CLIENT_KEYS
+    phones: list[tuple[str, str]]  # (E.164, its digits reversed)
+    emails: list[str]
+    address: tuple[str, ...] | None  # ADDRESS_KEYS
+    contact: tuple[str, ...] | None  # CONTACT_KEYS
+    contact_phones: list[tuple[str, str]]
+    contact_emails: list[str]
+    history: str  # the client's history entry (JSON)
+    contact_history: str  # the contact person's, up to the client id: append "<id>]}"
+    document: str  # the search index text
+
+
 @dataclass
 class Row:
     """One file row as client data, with the problems found in its cells."""
@@ -150,7 +203,15 @@ class Row:
     contact: dict[str, Any] | None = None
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # column, value, reason
     custom_required: list[FieldSpec] = field(default_factory=list)  # required, not given
+    new: New | None = None  # the rows to insert should it create a client (runs that write)
+    lean: bool = False  # see Creating.lean
     _keys: list[tuple[str, str]] | None = field(default=None, repr=False)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        if self.lean:
+            fields = (self.number, self.client_id, self.tags, self.errors, self.custom_required)
+            return (_lean_row, (*fields, self._keys, self.new))
+        return super().__reduce_ex__(protocol)
 
     def fail(self, column: str, value: str, reason: str) -> None:
         self.errors.append((column, value[:500], reason))
@@ -179,7 +240,12 @@ class Row:
 
 
 def parse(
-    number: int, cells: list[str], mapping: list[str | None], header: list[str], ctx: Context
+    number: int,
+    cells: list[str],
+    mapping: list[str | None],
+    header: list[str],
+    ctx: Context,
+    creating: Creating | None = None,
 ) -> Row:
     """The ``Row`` for the cells of file line ``number``."""
     row = Row(number)
@@ -243,14 +309,95 @@ def parse(
     _finish(row, custom, address, contact, mapping, header, ctx)
     if not row.errors:
         row.keys()  # worked out here, in the helper process when there is one
+        if creating is not None:
+            row.new = new_rows(row, ctx, creating)
+            row.lean = creating.lean
     return row
 
 
+def _lean_row(number, client_id, tags, errors, custom_required, keys, new) -> Row:  # noqa: ANN001
+    return Row(
+        number,
+        client_id=client_id,
+        tags=tags,
+        errors=errors,
+        custom_required=custom_required,
+        new=new,
+        _keys=keys,
+    )
+
+
 def parse_batch(
-    batch: list[tuple[int, list[str]]], mapping: list[str | None], header: list[str], ctx: Context
+    batch: list[tuple[int, list[str]]],
+    mapping: list[str | None],
+    header: list[str],
+    ctx: Context,
+    creating: Creating | None = None,
 ) -> list[Row]:
     """``parse`` for every (line, cells) of a batch; runs in a helper process too."""
-    return [parse(number, cells, mapping, header, ctx) for number, cells in batch]
+    return [parse(number, cells, mapping, header, ctx, creating) for number, cells in batch]
+
+
+def new_rows(row: Row, ctx: Context, creating: Creating) -> New:
+    client = row.client
+    get = client.get
+    name = get("name", "")
+    next_contact = get("next_contact_on")
+    values = (
+        get("kind", "company"),
+        name,
+        get("name_key", ""),
+        get("legal_name"),
+        get("tax_id"),
+        get("tax_id_key"),
+        get("industry"),
+        get("status") or ctx.default_status,
+        get("category"),
+        get("source"),
+        get("owner_id") or creating.default_owner_id,
+        get("notes", ""),
+        None if next_contact is None else next_contact.isoformat(),
+        get("website"),
+        json.dumps(get("custom") or {}),
+    )
+    words = [
+        name,
+        get("legal_name") or "",
+        get("tax_id") or "",
+        *map(email_words, row.emails),
+        *(p[1:] for p in row.phones),
+        *row.tags,
+    ]
+    person = contact_phones = contact_emails = None
+    contact_history = ""
+    if row.contact:
+        c = row.contact
+        person = tuple(c.get(k, "") for k in CONTACT_KEYS)
+        contact_phones = c.get("phones", [])
+        contact_emails = c.get("emails", [])
+        changes = {k: [None, c[k]] for k in CONTACT_KEYS if c.get(k)}
+        # The history entry of the contact person, but for the client id (known on writing).
+        contact_history = json.dumps(changes)[:-1] + (", " if changes else "")
+        contact_history += '"client_id": [null, '
+        words += [" ".join(person[:3]), *map(email_words, contact_emails)]
+        words += [p[1:] for p in contact_phones]
+    address = None
+    if row.address:
+        address = tuple(row.address.get(k, "") for k in ADDRESS_KEYS)
+    return New(
+        client=values,
+        phones=[(p, p[:0:-1]) for p in row.phones],
+        emails=row.emails,
+        address=address,
+        contact=person,
+        contact_phones=[(p, p[:0:-1]) for p in contact_phones or ()],
+        contact_emails=contact_emails or [],
+        history=json.dumps(
+            {"name": [None, name], "import": [None, f"{creating.label}, line {row.number}"]}
+        ),
+        contact_history=contact_history,
+        document=normalise.name_key(" ".join(words)),
+    )
 
 
 def _phones(row: Row, column: str, value: str, target: list[str], region: str) -> None:

@@ -11,6 +11,7 @@ go on from where it stopped without importing a row twice.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import multiprocessing
@@ -36,7 +37,18 @@ from core.clients.imports.models import (
     ClientImportFile,
     ClientImportIssue,
 )
-from core.clients.imports.rows import Context, Row, missing_required, parse_batch
+from core.clients.imports.rows import (
+    ADDRESS_KEYS,
+    CONTACT_KEYS,
+    NEW_CLIENT_KEYS,
+    Context,
+    Creating,
+    New,
+    Row,
+    missing_required,
+    new_rows,
+    parse_batch,
+)
 from core.clients.models import (
     Address,
     Client,
@@ -46,19 +58,20 @@ from core.clients.models import (
     Tag,
     client_tags,
 )
-from core.db import bulk_writer, db, utcnow
+from core.db import bulk_writer, database_value, db, tuple_writer, utcnow
 from core.security import scoped
 from core.users.models import User
 from core.users.services import ValidationFailed
 
 log = logging.getLogger(__name__)
 
-BATCH = 2000
+BATCH = 5000
 STALLED_AFTER = timedelta(minutes=15)
 # Smaller imports are checked in this process: starting a helper process takes a second.
 PARALLEL_FROM_ROWS = 5000
 PREVIEW_ROWS = 20
 JOB = "core.import_clients"
+STAMP_KEYS = ("created_at", "updated_at", "version", "created_by_id")
 
 
 def visible_import(import_id: int, user: User) -> ClientImport | None:
@@ -470,7 +483,10 @@ class Run:
         self.first_row_of_key: dict[tuple[str, str], int] = {}
         self.created_in_run: dict[int, int] = {}  # client id -> file line
         self._tags: dict[str, tuple[int, str]] | None = None
-        self.checking = (self.mapping, self.header, ctx)  # what parse_batch needs besides rows
+        label = f"#{job.id} {job.filename}"
+        self.creating = Creating(job.default_owner_id, label, lean=self.policy != "update")
+        # What parse_batch needs besides the rows; a run that writes builds the rows to insert.
+        self.checking = (self.mapping, self.header, ctx, self.creating if write else None)
 
     # --- deciding ---------------------------------------------------------------------
 
@@ -618,132 +634,69 @@ class Run:
     # --- writing ----------------------------------------------------------------------
 
     def _create(self, plans: list[Planned]) -> list[Planned]:
+        """Insert the new clients of a batch with everything they bring, one executemany per
+        table. The rows were built where they were checked (``Row.new``); here they get
+        their ids."""
         if not plans:
             return []
         _lock_for_writing(self.job.id)
-        now = utcnow()
-        label = f"#{self.job.id} {self.job.filename}"
-        client_rows = []
-        for plan in plans:
-            data = plan.row.client
-            client_rows.append(
-                {
-                    "kind": data.get("kind", "company"),
-                    "name": data.get("name", ""),
-                    "name_key": data.get("name_key", ""),
-                    "legal_name": data.get("legal_name"),
-                    "tax_id": data.get("tax_id"),
-                    "tax_id_key": data.get("tax_id_key"),
-                    "industry": data.get("industry"),
-                    "status": data.get("status") or self.ctx.default_status,
-                    "category": data.get("category"),
-                    "source": data.get("source"),
-                    "owner_id": data.get("owner_id") or self.default_owner_id,
-                    "notes": data.get("notes", ""),
-                    "next_contact_on": data.get("next_contact_on"),
-                    "website": data.get("website"),
-                    "custom": data.get("custom", {}),
-                    "created_at": now,
-                    "updated_at": now,
-                    "version": 1,
-                    "created_by_id": self.user.id,
-                }
-            )
-        ids = _insert_with_ids(Client.__table__, client_rows)
-        phones, emails, tag_links, addresses, audits, documents = [], [], [], [], [], []
-        contacts: list[tuple[Planned, dict[str, Any]]] = []
-        for plan, client_id, values in zip(plans, ids, client_rows, strict=True):
+        conn = db.session.connection()
+        now = database_value(conn, Client.__table__.c.created_at, utcnow())
+        user_id = self.user.id
+        ids = _take_ids(Client.__table__, len(plans))
+        created_in_run = self.created_in_run
+        tag_ids = self._tag_ids
+        stamp = (now, now, 1, user_id)
+        clients: list[tuple] = []
+        phones: list[tuple] = []
+        emails: list[tuple] = []
+        tag_links: list[tuple] = []
+        addresses: list[tuple] = []
+        audits: list[tuple] = []
+        documents: list[tuple[int, str]] = []
+        contacts: list[tuple] = []
+        with_contact: list[tuple[int, New]] = []
+        for plan, client_id in zip(plans, ids, strict=True):
             row = plan.row
+            new = row.new if row.new is not None else new_rows(row, self.ctx, self.creating)
             plan.client_id = client_id
-            self.created_in_run[client_id] = row.number
-            phones += [_phone_row(client_id, None, p) for p in row.phones]
-            emails += [_email_row(client_id, None, e) for e in row.emails]
-            tag_links += [{"client_id": client_id, "tag_id": t} for t in self._tag_ids(row.tags)]
-            if row.address:
-                addresses.append({"client_id": client_id, **_address(row.address)})
-            if row.contact:
-                contacts.append((plan, row.contact))
-            # The values are the card's own; the history says where they came from.
-            audits.append(
-                _audit(
-                    "clients",
-                    client_id,
-                    {
-                        "name": [None, values["name"]],
-                        "import": [None, f"{label}, line {row.number}"],
-                    },
-                    now,
-                    self.user.id,
-                )
-            )
-            documents.append(
-                (
-                    client_id,
-                    [
-                        values["name"],
-                        values["legal_name"] or "",
-                        values["tax_id"] or "",
-                        *map(search.email_words, row.emails),
-                        *(p[1:] for p in row.phones),
-                        *row.tags,
-                    ],
-                )
-            )
-        if contacts:
-            contact_ids = _insert_with_ids(
-                ContactPerson.__table__,
-                [
-                    {
-                        "client_id": plan.client_id,
-                        "first_name": c.get("first_name", ""),
-                        "middle_name": c.get("middle_name", ""),
-                        "last_name": c.get("last_name", ""),
-                        "position": c.get("position", ""),
-                        "birthday": None,
-                        "notes": "",
-                        "created_at": now,
-                        "updated_at": now,
-                        "version": 1,
-                        "created_by_id": self.user.id,
-                    }
-                    for plan, c in contacts
-                ],
-            )
-            names: dict[int, str] = {}
-            for (plan, c), contact_id in zip(contacts, contact_ids, strict=True):
-                phones += [_phone_row(plan.client_id, contact_id, p) for p in c.get("phones", [])]
-                emails += [_email_row(plan.client_id, contact_id, e) for e in c.get("emails", [])]
-                full = " ".join(c.get(k, "") for k in ("first_name", "middle_name", "last_name"))
-                words = [search.email_words(e) for e in c.get("emails", [])]
-                words += [p[1:] for p in c.get("phones", [])]
-                names[plan.client_id] = " ".join([full, *words])
-                audits.append(
-                    _audit(
-                        "contact_persons",
-                        contact_id,
-                        {
-                            k: [None, c[k]]
-                            for k in ("first_name", "middle_name", "last_name", "position")
-                            if c.get(k)
-                        }
-                        | {"client_id": [None, plan.client_id]},
-                        now,
-                        self.user.id,
-                    )
-                )
-            documents = [(cid, [*parts, names.get(cid, "")]) for cid, parts in documents]
-        for table, rows in (
-            (Phone.__table__, phones),
-            (Email.__table__, emails),
-            (client_tags, tag_links),
-            (Address.__table__, addresses),
-            (AuditLog.__table__, audits),
-        ):
-            if rows:
-                bulk_insert(table, rows)
-        search.insert_documents(
-            [(cid, normalise.name_key(" ".join(parts))) for cid, parts in documents]
+            created_in_run[client_id] = row.number
+            clients.append((client_id, *new.client, *stamp))
+            phones += [(client_id, None, "work", e164, rev) for e164, rev in new.phones]
+            emails += [(client_id, None, "work", email) for email in new.emails]
+            if row.tags:
+                tag_links += [(client_id, t) for t in tag_ids(row.tags)]
+            if new.address is not None:
+                addresses.append((client_id, "legal", *new.address))
+            if new.contact is not None:
+                with_contact.append((client_id, new))
+            audits.append((now, user_id, "clients", client_id, "create", new.history))
+            documents.append((client_id, new.document))
+        write = functools.partial(tuple_writer, conn)
+        write(Client.__table__, ("id", *NEW_CLIENT_KEYS, *STAMP_KEYS))(clients)
+        if with_contact:
+            contact_ids = _take_ids(ContactPerson.__table__, len(with_contact))
+            for (client_id, new), contact_id in zip(with_contact, contact_ids, strict=True):
+                contacts.append((contact_id, client_id, *new.contact, "", *stamp))
+                phones += [
+                    (client_id, contact_id, "work", e164, rev) for e164, rev in new.contact_phones
+                ]
+                emails += [(client_id, contact_id, "work", e) for e in new.contact_emails]
+                history = f"{new.contact_history}{client_id}]}}"
+                audits.append((now, user_id, "contact_persons", contact_id, "create", history))
+            write(
+                ContactPerson.__table__, ("id", "client_id", *CONTACT_KEYS, "notes", *STAMP_KEYS)
+            )(contacts)
+        write(Phone.__table__, ("client_id", "contact_person_id", "kind", "e164", "digits_rev"))(
+            phones
         )
+        write(Email.__table__, ("client_id", "contact_person_id", "kind", "email"))(emails)
+        write(client_tags, ("client_id", "tag_id"))(tag_links)
+        write(Address.__table__, ("client_id", "kind", *ADDRESS_KEYS))(addresses)
+        write(AuditLog.__table__, ("at", "user_id", "entity", "entity_id", "action", "changes"))(
+            audits
+        )
+        search.insert_documents(documents)
         return plans
 
     def _known_tags(self) -> dict[str, tuple[int, str]]:
@@ -915,29 +868,26 @@ def _lock_for_writing(import_id: int) -> None:
     )
 
 
-def _insert_with_ids(table: sa.Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` with one executemany and return their new ids, in order.
+def _take_ids(table: sa.Table, count: int) -> list[int]:
+    """``count`` new ids for ``table``, taken before inserting so child rows can refer to them
+    in the same executemany (RETURNING would make SQLite insert row by row).
 
-    The ids are taken first: from the table's sequence on PostgreSQL; on SQLite as the
-    next ones after the largest, which is safe because this transaction already holds
-    SQLite's single write lock (taken by ``_lock_for_writing``). RETURNING would make
-    SQLite insert row by row.
+    From the table's sequence on PostgreSQL; on SQLite the next ones after the largest,
+    which is safe because this transaction already holds SQLite's single write lock (taken
+    by ``_lock_for_writing``).
     """
     if db.engine.dialect.name == "postgresql":
-        ids = list(
+        return list(
             db.session.execute(
                 sa.text(
                     "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
                     "FROM generate_series(1, :count)"
                 ),
-                {"table": table.name, "count": len(rows)},
+                {"table": table.name, "count": count},
             ).scalars()
         )
-    else:
-        start = db.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
-        ids = list(range(start + 1, start + 1 + len(rows)))
-    bulk_insert(table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
-    return ids
+    start = db.session.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0
+    return list(range(start + 1, start + 1 + count))
 
 
 def _changes(client: Client, row: Row) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -1004,20 +954,6 @@ def _contact_changes(person: ContactPerson, given: dict[str, Any]) -> dict[str, 
     return {**data, "_person": person} if data else None
 
 
-def _phone_row(client_id: int, contact_id: int | None, e164: str) -> dict[str, Any]:
-    return {
-        "client_id": client_id,
-        "contact_person_id": contact_id,
-        "kind": "work",
-        "e164": e164,
-        "digits_rev": e164[:0:-1],  # the digits of "+373..." reversed
-    }
-
-
-def _email_row(client_id: int, contact_id: int | None, email: str) -> dict[str, Any]:
-    return {"client_id": client_id, "contact_person_id": contact_id, "kind": "work", "email": email}
-
-
 def _address(parts: dict[str, str]) -> dict[str, str]:
     get = parts.get
     return {
@@ -1033,15 +969,4 @@ def _address(parts: dict[str, str]) -> dict[str, str]:
 def _address_of(address: Address) -> dict[str, str]:
     return {
         k: getattr(address, k) for k in ("kind", "country", "region", "city", "postcode", "street")
-    }
-
-
-def _audit(entity: str, entity_id: int, changes: dict, at, user_id: int) -> dict[str, Any]:
-    return {
-        "at": at,
-        "user_id": user_id,
-        "entity": entity,
-        "entity_id": entity_id,
-        "action": "create",
-        "changes": changes,
     }
