@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import shutil
@@ -239,3 +241,48 @@ class QueryCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+class SmtpSink:
+    """A real SMTP server on loopback (aiosmtpd) that keeps what it receives.
+
+    ``messages`` holds the parsed messages; set ``refuse`` to an SMTP reply (e.g.
+    "451 4.3.0 Try again later") to make it refuse every message until it is set to None.
+    """
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[email.message.EmailMessage] = []
+        self.refuse: str | None = None
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+                if sink.refuse:
+                    return sink.refuse
+                sink.messages.append(
+                    email.message_from_bytes(envelope.content, policy=email.policy.default)
+                )
+                return "250 Message accepted for delivery"
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+@pytest.fixture
+def smtp_server(app) -> Iterator[SmtpSink]:
+    """A loopback SMTP server, and the app configured to send through it."""
+    sink = SmtpSink()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port, SMTP_SSL=False)
+    app.config.update(SMTP_STARTTLS=False, SMTP_USERNAME=None)
+    try:
+        yield sink
+    finally:
+        sink.stop()
