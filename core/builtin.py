@@ -22,6 +22,7 @@ from core.plugin_system.types import (
     Job,
     MenuItem,
     Permission,
+    RecordType,
     ScopeArea,
     SearchResult,
     SettingDefinition,
@@ -218,3 +219,10 @@ def client_card_panels() -> list[CardPanel]:
         # History closes the card, after every plugin's panels.
         CardPanel("core.history", _l("History"), render_history_panel, weight=1000),
     ]
+
+
+@hookimpl
+def record_types() -> list[RecordType]:
+    from core.records import resolve_clients
+
+    return [RecordType("client", _l("Client"), resolve_clients)]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         MenuItem,
         NotificationChannel,
         Permission,
+        RecordType,
         ScopeArea,
         SearchResult,
         SettingDefinition,
@@ -123,6 +124,21 @@ def search(app: Flask, user: User, query: str, limit: int) -> list[SearchResult]
     :param limit: the most results wanted from each provider.
     :return: a list of ``SearchResult(kind, title, url, subtitle="", weight=100)``; core
         groups them by ``kind`` and orders groups by the best ``weight``.
+    """
+
+
+@hookspec
+def record_types(app: Flask) -> list[RecordType]:
+    """Declare kinds of records that tasks, comments, documents and attachments can link to.
+
+    Called when a link is checked or shown (core declares "client"; the sales plugin
+    declares "sales.deal", the service plugin its cards, ...). Links of a disabled plugin's
+    kinds show as unavailable and cannot be made.
+
+    :param app: the Flask application.
+    :return: a list of ``RecordType(kind, label, resolve)``: ``kind`` is unique (prefix it
+        with the plugin name); ``resolve(ids, user)`` returns ``{id: (title, url)}`` for the
+        records among ``ids`` that ``user`` may see, with one query for all of them.
     """
 
 
@@ -231,7 +247,7 @@ def client_created(app: Flask, client: Client) -> None:
 
 @hookspec
 def clients_imported(app: Flask, client_ids: list[int], user: User) -> None:
-    """React to clients created by an import, in batches of up to 1,000.
+    """React to clients created by an import, in batches of up to 5,000.
 
     Called after each batch is committed, instead of ``client_created`` per client (an
     import of 100,000 rows would otherwise make 100,000 calls). Clients an import updates

@@ -90,3 +90,18 @@ class SearchResult:
     weight: int = 100
     # The heading of this kind's group on the search page ("Clients", "Articles").
     group: str = ""
+
+
+@dataclass(frozen=True)
+class RecordType:
+    """A kind of record other records can point to: tasks, comments, documents and
+    attachments link to "client" 42 or (from plugins) "sales.deal" 7.
+
+    ``resolve(ids, user)`` returns ``{id: (title, url)}`` for the ids of this kind that
+    ``user`` may see; ids the user may not see (or that do not exist) are left out, so a
+    link to them is refused or shown as unavailable, never leaked.
+    """
+
+    kind: str
+    label: str
+    resolve: Callable[[list[int], Any], dict[int, tuple[str, str]]]
