@@ -2,15 +2,12 @@
 
 Rows come from the list's own filtered and scoped query, streamed in one pass with each
 client's phones, e-mails and tags joined by the database, so an export of a million
-clients holds a few rows in memory at a time. Every text cell that a spreadsheet
-would read as a formula (starting with = + - @, a tab or a carriage return) is prefixed
-with an apostrophe.
+clients holds a few rows in memory at a time. The files are written by
+core.spreadsheets, which neutralises every cell a spreadsheet would read as a formula.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -21,17 +18,11 @@ from core.clients import queries
 from core.clients.custom_fields import active_fields
 from core.clients.models import Client
 from core.db import db
+from core.spreadsheets import csv_chunks as _csv_chunks
+from core.spreadsheets import xlsx_file as _xlsx_file
 from core.users.models import User
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 1000
-
-
-def neutralise(value: Any) -> Any:
-    """A cell value that no spreadsheet will execute."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _header(fields) -> list[str]:
@@ -145,32 +136,14 @@ def rows(params: queries.ClientQuery, user: Any) -> Iterator[list[Any]]:
         for key in keys:
             value = custom.get(key)
             cells.append("; ".join(value) if isinstance(value, list) else value)
-        yield [neutralise(v) for v in cells]
+        yield cells
 
 
 def csv_chunks(params: queries.ClientQuery, user: Any) -> Iterator[str]:
     """CSV text in chunks, starting with a BOM so spreadsheet programs read it as UTF-8."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    yield "\ufeff"
-    for count, cells in enumerate(rows(params, user), start=1):
-        writer.writerow(["" if c is None else c for c in cells])
-        if count % 500 == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    yield buffer.getvalue()
+    return _csv_chunks(rows(params, user))
 
 
 def xlsx_file(params: queries.ClientQuery, user: Any) -> tempfile.SpooledTemporaryFile:
     """A finished XLSX workbook (openpyxl's write-only mode keeps memory flat)."""
-    from openpyxl import Workbook  # only for XLSX files: ~10 MB a worker rarely needs
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Clients")
-    for cells in rows(params, user):
-        sheet.append(cells)
-    handle = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-    workbook.save(handle)
-    handle.seek(0)
-    return handle
+    return _xlsx_file(rows(params, user), "Clients")

@@ -4,18 +4,15 @@ first three columns are not mapped to any field)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import tempfile
 from collections.abc import Iterator
 
 import sqlalchemy as sa
 from flask import Response, send_file
 
-from core.clients.export import neutralise
 from core.clients.imports import reader
 from core.clients.imports.models import ClientImport, ClientImportFile, ClientImportIssue
 from core.db import db
+from core.spreadsheets import XLSX_MIMETYPE, csv_text, xlsx_file
 
 
 def lines(job: ClientImport) -> Iterator[list[str]]:
@@ -51,28 +48,14 @@ def lines(job: ClientImport) -> Iterator[list[str]]:
 def response(job: ClientImport, fmt: str) -> Response:
     stem = f"import-{job.id}-problems"
     if fmt == "xlsx":
-        from openpyxl import Workbook  # only for XLSX files: ~10 MB a worker rarely needs
-
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet("Problems")
-        for cells in lines(job):
-            sheet.append([neutralise(c) for c in cells])
-        handle = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
-        workbook.save(handle)
-        handle.seek(0)
         return send_file(
-            handle,
-            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            xlsx_file(lines(job), "Problems"),
+            mimetype=XLSX_MIMETYPE,
             as_attachment=True,
             download_name=f"{stem}.xlsx",
         )
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    for cells in lines(job):
-        writer.writerow([neutralise(c) for c in cells])
     return Response(
-        buffer.getvalue(),
+        csv_text(lines(job)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{stem}.csv"'},
     )
