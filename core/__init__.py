@@ -85,6 +85,8 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.clients.views import bp as clients_bp
     from core.plugin_system.api import blp as plugins_api
     from core.plugin_system.views import bp as plugins_bp
+    from core.reports.api import blp as reports_api
+    from core.reports.views import bp as reports_bp
     from core.settings.views import bp as settings_bp
     from core.users.api import blueprints as users_api_blueprints
     from core.users.views import admin_bp, auth_bp
@@ -100,6 +102,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         duplicates_bp,
         clients_bp,
         imports_bp,
+        reports_bp,
     ):
         app.register_blueprint(blueprint)
     for blueprint in (
@@ -111,6 +114,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         duplicates_api,
         clients_api,
         search_blp,
+        reports_api,
     ):
         api.register_blueprint(blueprint)
 

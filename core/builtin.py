@@ -23,6 +23,7 @@ from core.plugin_system.types import (
     MenuItem,
     Permission,
     RecordType,
+    Report,
     ScopeArea,
     SearchResult,
     SettingDefinition,
@@ -52,6 +53,8 @@ def permissions() -> list[Permission]:
         Permission("clients.export", _l("Export client lists to CSV and XLSX")),
         Permission("clients.import", _l("Import clients from CSV and XLSX files")),
         Permission("clients.configure", _l("Edit client statuses, sources and custom fields")),
+        Permission("reports.view", _l("Open the Reports page and run the reports allowed")),
+        Permission("reports.activity", _l("See the activity per manager report")),
     ]
 
 
@@ -66,6 +69,7 @@ def menu_items() -> list[MenuItem]:
         MenuItem(_l("Dashboard"), "web.dashboard", weight=0),
         MenuItem(_l("Clients"), "clients.index", "clients.view", weight=10),
         MenuItem(_l("Duplicates"), "client_duplicates.review", "clients.merge", weight=15),
+        MenuItem(_l("Reports"), "reports.index", "reports.view", weight=50),
         MenuItem(
             _l("Client fields"),
             "clients.configure",
@@ -226,3 +230,10 @@ def record_types() -> list[RecordType]:
     from core.records import resolve_clients
 
     return [RecordType("client", _l("Client"), resolve_clients)]
+
+
+@hookimpl
+def reports() -> list[Report]:
+    from core.reports import activity, clients
+
+    return [*clients.reports(), *activity.reports()]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         NotificationChannel,
         Permission,
         RecordType,
+        Report,
         ScopeArea,
         SearchResult,
         SettingDefinition,
@@ -139,6 +140,25 @@ def record_types(app: Flask) -> list[RecordType]:
     :return: a list of ``RecordType(kind, label, resolve)``: ``kind`` is unique (prefix it
         with the plugin name); ``resolve(ids, user)`` returns ``{id: (title, url)}`` for the
         records among ``ids`` that ``user`` may see, with one query for all of them.
+    """
+
+
+@hookspec
+def reports(app: Flask) -> list[Report]:
+    """Contribute reports to the Reports page and ``/api/v1/reports``.
+
+    Called when the Reports page, a report or the reports API is requested (core declares
+    clients by status, source and owner, new clients per period and activity per manager).
+
+    :param app: the Flask application.
+    :return: a list of ``Report(name, title, permission, filters, run, chart=None,
+        weight=100, group="")``; ``name`` is unique (prefix it with the plugin name).
+        Core lists the reports whose ``permission`` the user holds, grouped by ``group``
+        and sorted by ``weight``; renders ``filters`` (``ReportFilter``: period, user,
+        team, choice) as a form and validates them (bad input is a form error or a 422
+        naming the field); then calls ``run(params, user)``, which applies the user's
+        record scope and returns a ``ReportResult(columns, rows, totals, chart)``. Core
+        draws the table, the chart (SVG) and the CSV/XLSX files.
     """
 
 

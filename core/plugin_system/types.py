@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,103 @@ class RecordType:
     kind: str
     label: str
     resolve: Callable[[list[int], Any], dict[int, tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class Period:
+    """A date range a report runs over, as the user chose it (``preset`` "this_month", ...,
+    or "custom"); ``start`` and ``end`` are both included, in the user's ``timezone``."""
+
+    start: date
+    end: date
+    preset: str = "custom"
+    timezone: str = "UTC"
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """``[from, to)`` as naive UTC datetimes, the form timestamps are stored in."""
+        zone = ZoneInfo(self.timezone)
+
+        def utc(day: date) -> datetime:
+            local = datetime.combine(day, time.min, tzinfo=zone)
+            return local.astimezone(UTC).replace(tzinfo=None)
+
+        return utc(self.start), utc(self.end + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """One field of a report's filter form; core renders, parses and validates it.
+
+    ``kind`` is one of:
+
+    - ``"period"``: a date range with presets (this month, last month, this quarter, last
+      quarter, this year, last year, custom dates); the report gets a ``Period``, or None
+      for "any time" when the filter is not ``required``. ``default`` names a preset.
+    - ``"user"``: one user (by id; core offers every user), the report gets an int or None.
+    - ``"team"``: one team (by id), an int or None.
+    - ``"choice"``: one code of ``choices``, a str or None.
+
+    ``choices`` is a sequence of ``(code, label)`` pairs, or a callable returning one
+    (called when the form is shown or checked, so admin-edited lists stay current).
+    """
+
+    name: str
+    label: str
+    kind: str = "choice"
+    choices: Sequence[tuple[str, str]] | Callable[[], Sequence[tuple[str, str]]] = ()
+    default: Any = None
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class ReportColumn:
+    """A column of a report's table; ``kind`` (text, int, money, percent, date) decides how
+    its cells are shown and exported. Percent values are fractions (0.25 is 25 %)."""
+
+    key: str
+    label: str
+    kind: str = "text"
+
+
+@dataclass(frozen=True)
+class ReportChart:
+    """What to draw: ``kind`` "bar" or "line", labels from column ``x``, one series per
+    column key in ``y``. Core draws it as SVG (no JavaScript), the same for the page and
+    for PDF documents."""
+
+    kind: str
+    x: str
+    y: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What ``Report.run`` returns: ``rows`` are dicts keyed by the columns' keys, ``totals``
+    an optional dict of the same keys for the closing line (missing keys show empty), and
+    ``chart`` overrides the report's own chart for this result (None keeps it)."""
+
+    columns: Sequence[ReportColumn]
+    rows: Sequence[dict[str, Any]]
+    totals: dict[str, Any] | None = None
+    chart: ReportChart | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report users run from the Reports page and ``/api/v1/reports/<name>``.
+
+    ``run(params, user)`` receives the validated filter values (``{filter name: value}``)
+    and the user running it, whose record scopes it must apply (``core.security.scoped``),
+    and returns a ``ReportResult``. It runs aggregate SQL: reports read whole tables.
+    """
+
+    name: str
+    title: str
+    permission: str
+    filters: Sequence[ReportFilter]
+    run: Callable[[dict[str, Any], Any], ReportResult]
+    chart: ReportChart | None = None
+    weight: int = 100
+    # The heading the Reports page lists it under ("Clients", "Sales", ...).
+    group: str = ""
+    description: str = ""

@@ -1,0 +1,1 @@
+"""Reports from core and plugins: filter forms, tables, charts and CSV/XLSX files."""
