@@ -16,6 +16,11 @@ from core.plugin_system.types import (
     MenuItem,
     NotificationChannel,
     Permission,
+    Report,
+    ReportChart,
+    ReportColumn,
+    ReportFilter,
+    ReportResult,
     ScopeArea,
     SearchResult,
     SettingDefinition,
@@ -110,6 +115,19 @@ def _send(user, subject, body, url=None) -> None:
     _record("notification", f"{user.email}: {subject}")
 
 
+def greetings_per_owner(params, user) -> ReportResult:
+    """A plugin's report: greetings counted per owner, within the greetings scope."""
+    query = scoped(
+        sa.select(Greeting.owner_id, sa.func.count()), user, "greetings", Greeting.owner_id
+    ).group_by(Greeting.owner_id)
+    if params["word"]:
+        query = query.where(Greeting.text.contains(params["word"]))
+    rows = [{"owner": str(owner), "greetings": n} for owner, n in db.session.execute(query)]
+    return ReportResult(
+        [ReportColumn("owner", "Owner"), ReportColumn("greetings", "Greetings", "int")], rows
+    )
+
+
 class HelloPlugin:
     name = "hello"
     title = "Hello"
@@ -135,6 +153,20 @@ class HelloPlugin:
 
     def _widget(self, user) -> str:
         return f"<p data-testid='hello-widget'>{len(visible_greetings(user))} greetings</p>"
+
+    @hookimpl
+    def reports(self, app):
+        return [
+            Report(
+                "hello.greetings",
+                "Greetings per owner",
+                "hello.view",
+                [ReportFilter("word", "Word", "choice", (("Welcome", "Welcome"), ("Hi", "Hi")))],
+                greetings_per_owner,
+                chart=ReportChart("bar", "owner", ("greetings",)),
+                group="Hello",
+            )
+        ]
 
     @hookimpl
     def permissions(self):
