@@ -229,7 +229,7 @@ def reports() -> list[Report]:
                     "bucket",
                     _l("Per"),
                     "choice",
-                    tuple((code, str(label)) for code, label in BUCKETS.items()),
+                    lambda: [(code, str(label)) for code, label in BUCKETS.items()],
                     default="month",
                 ),
             ],
