@@ -249,8 +249,12 @@ def client_card_panels() -> list[CardPanel]:
 @hookimpl
 def record_types() -> list[RecordType]:
     from core.records import resolve_clients
+    from core.tasks.services import resolve_tasks
 
-    return [RecordType("client", _l("Client"), resolve_clients)]
+    return [
+        RecordType("client", _l("Client"), resolve_clients),
+        RecordType("task", _l("Task"), resolve_tasks),
+    ]
 
 
 @hookimpl

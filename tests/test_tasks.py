@@ -363,3 +363,15 @@ def test_ical_folding_and_escaping():
     lines = folded.split("\r\n")
     assert all(len(line.encode()) <= 75 for line in lines)
     assert "".join(line[1:] if i else line for i, line in enumerate(lines)) == "X:" + "я" * 100
+
+
+def test_tasks_are_a_record_kind_seen_within_the_scope(app, api, people):
+    from core import records
+
+    task = api.post("/api/v1/tasks", json={"title": "Anna's", "assignee_id": people["anna"]})
+    task_id = task.get_json()["id"]
+    with app.test_request_context():
+        anna = db.session.get(User, people["anna"])
+        boris = db.session.get(User, people["boris"])
+        assert records.visible("task", task_id, anna).title == "Anna's"
+        assert records.visible("task", task_id, boris) is None

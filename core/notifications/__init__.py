@@ -146,7 +146,9 @@ def notify(
             continue
         sent.append(user_id)
         for name in sorted(wanted[user_id] - {IN_APP}):
-            if name in available:
+            if name not in available:
+                continue
+            try:
                 enqueue(
                     "core.deliver_notification",
                     channel=name,
@@ -155,6 +157,10 @@ def notify(
                     body=body,
                     url=url,
                 )
+            except Exception:
+                # The queue itself is down (Redis unreachable): the in-app row stands and the
+                # change that caused it is committed; say loudly what did not go out.
+                log.exception("could not queue %s via %s for user %s", event, name, user_id)
     return sent
 
 

@@ -145,6 +145,12 @@ def user_settings(user_id: int) -> TaskUserSettings:
     return found
 
 
+def default_reminder(user_id: int) -> int:
+    """The user's reminder lead time for new tasks (read only: no row is made)."""
+    found = db.session.get(TaskUserSettings, user_id)
+    return found.remind_before_minutes if found is not None else DEFAULT_REMIND_MINUTES
+
+
 def set_default_reminder(user_id: int, minutes: Any) -> None:
     try:
         value = int(minutes)
@@ -319,7 +325,7 @@ def create_task(data: dict[str, Any], actor: Any, now: datetime | None = None) -
     for key, value in values.items():
         setattr(task, key, value)
     if task.remind_before_minutes is None:
-        task.remind_before_minutes = user_settings(task.assignee_id).remind_before_minutes
+        task.remind_before_minutes = default_reminder(task.assignee_id)
     _apply_status(task, now or utcnow())
     db.session.add(task)
     db.session.commit()
@@ -393,7 +399,6 @@ def create_from_template(
     if user is None or not user.active:
         raise ValidationFailed({"assignee_id": [_("Choose an active user.")]})
     start = now or utcnow()
-    settings = user_settings(user.id)
     task = Task(
         title=template.title,
         description=template.description,
@@ -404,10 +409,19 @@ def create_from_template(
         result="",
         record_kind=link[0] if link else None,
         record_id=link[1] if link else None,
-        remind_before_minutes=settings.remind_before_minutes,
+        remind_before_minutes=default_reminder(user.id),
         created_by_id=getattr(actor, "id", None),
     )
     db.session.add(task)
     db.session.commit()
     _notify_assigned(task, getattr(actor, "id", None))
     return task
+
+
+def resolve_tasks(ids: list[int], user: Any) -> dict[int, tuple[str, str]]:
+    """``RecordType.resolve`` for tasks: those among ``ids`` in the user's "tasks" scope."""
+    query = scoped(sa.select(Task.id, Task.title).where(Task.id.in_(ids)), user)
+    return {
+        task_id: (title, url_for("tasks.edit", task_id=task_id))
+        for task_id, title in db.session.execute(query)
+    }
