@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from core import records
 from core.db import db, utcnow
@@ -58,10 +59,17 @@ def group(tasks: list[Task], tz_name: str, now: datetime) -> dict[str, list[Task
 
 
 GROUP_TITLES = {
-    "overdue": "Overdue",
-    "today": "Today",
-    "week": "This week",
-    "later": "Later",
+    "overdue": _l("Overdue"),
+    "today": _l("Today"),
+    "week": _l("This week"),
+    "later": _l("Later"),
+}
+PRIORITY_LABELS = {"low": _l("Low"), "normal": _l("Normal"), "high": _l("High")}
+STATUS_LABELS = {
+    "open": _l("Open"),
+    "in_progress": _l("In progress"),
+    "done": _l("Done"),
+    "cancelled": _l("Cancelled"),
 }
 
 
@@ -187,8 +195,8 @@ def _form_page(task: Task | None, errors: dict, values: dict[str, Any]):
         values=values,
         users=users,
         link=link,
-        priorities=PRIORITIES,
-        statuses=STATUSES,
+        priorities=[(p, PRIORITY_LABELS[p]) for p in PRIORITIES],
+        statuses=[(s, STATUS_LABELS[s]) for s in STATUSES],
     ), (422 if errors else 200)
 
 
@@ -342,6 +350,7 @@ def render_client_tasks_panel(client: Any, user: Any) -> str:
         names=_names(tasks),
         tz=user.timezone,
         now=utcnow(),
+        status_labels=STATUS_LABELS,
     )
 
 
