@@ -67,8 +67,10 @@ def _import_models() -> None:
     from core.clients import models as _clients  # noqa: F401
     from core.clients.dupscan import models as _dupscan  # noqa: F401
     from core.clients.imports import models as _imports  # noqa: F401
+    from core.notifications import models as _notifications  # noqa: F401
     from core.plugin_system import models as _plugins  # noqa: F401
     from core.settings import models as _settings  # noqa: F401
+    from core.tasks import models as _tasks  # noqa: F401
     from core.users import models as _users  # noqa: F401
 
 
@@ -83,11 +85,15 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.clients.imports.api import blp as imports_api
     from core.clients.imports.views import bp as imports_bp
     from core.clients.views import bp as clients_bp
+    from core.notifications.api import blp as notifications_api
+    from core.notifications.views import bp as notifications_bp
     from core.plugin_system.api import blp as plugins_api
     from core.plugin_system.views import bp as plugins_bp
     from core.reports.api import blp as reports_api
     from core.reports.views import bp as reports_bp
     from core.settings.views import bp as settings_bp
+    from core.tasks.api import blp as tasks_api
+    from core.tasks.views import bp as tasks_bp
     from core.users.api import blueprints as users_api_blueprints
     from core.users.views import admin_bp, auth_bp
     from core.web.views import bp as web_bp
@@ -103,6 +109,8 @@ def _register_core_blueprints(app: Flask, api) -> None:
         clients_bp,
         imports_bp,
         reports_bp,
+        tasks_bp,
+        notifications_bp,
     ):
         app.register_blueprint(blueprint)
     for blueprint in (
@@ -115,6 +123,8 @@ def _register_core_blueprints(app: Flask, api) -> None:
         clients_api,
         search_blp,
         reports_api,
+        tasks_api,
+        notifications_api,
     ):
         api.register_blueprint(blueprint)
 

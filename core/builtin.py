@@ -14,13 +14,15 @@ from core.clients.global_search import search_clients
 from core.clients.imports.services import run_import
 from core.clients.taxids import COUNTRIES as TAX_ID_COUNTRIES
 from core.config import SUPPORTED_LOCALES
-from core.notifications import deliver
+from core.notifications import deliver, send_email, send_in_app
 from core.plugin_system import hookimpl
 from core.plugin_system.types import (
     CardPanel,
     DashboardWidget,
     Job,
     MenuItem,
+    NotificationChannel,
+    NotificationEvent,
     Permission,
     RecordType,
     Report,
@@ -55,12 +57,15 @@ def permissions() -> list[Permission]:
         Permission("clients.configure", _l("Edit client statuses, sources and custom fields")),
         Permission("reports.view", _l("Open the Reports page and run the reports allowed")),
         Permission("reports.activity", _l("See the activity per manager report")),
+        Permission("tasks.view", _l("See tasks (within the role's scope)")),
+        Permission("tasks.edit", _l("Create, edit and complete tasks")),
+        Permission("tasks.delete", _l("Delete tasks")),
     ]
 
 
 @hookimpl
 def scope_areas() -> list[ScopeArea]:
-    return [ScopeArea("clients", _l("Clients"))]
+    return [ScopeArea("clients", _l("Clients")), ScopeArea("tasks", _l("Tasks"))]
 
 
 @hookimpl
@@ -70,6 +75,9 @@ def menu_items() -> list[MenuItem]:
         MenuItem(_l("Clients"), "clients.index", "clients.view", weight=10),
         MenuItem(_l("Duplicates"), "client_duplicates.review", "clients.merge", weight=15),
         MenuItem(_l("Reports"), "reports.index", "reports.view", weight=50),
+        MenuItem(_l("My tasks"), "tasks.mine", "tasks.view", weight=20),
+        MenuItem(_l("Team tasks"), "tasks.team", "tasks.view", weight=21),
+        MenuItem(_l("Calendar"), "tasks.calendar", "tasks.view", weight=22),
         MenuItem(
             _l("Client fields"),
             "clients.configure",
@@ -148,6 +156,13 @@ def settings() -> list[SettingDefinition]:
             help=_l("Empty: any 3 to 40 letters and digits."),
         ),
         SettingDefinition(
+            "core.task_escalation_minutes",
+            _l("Tell the team head about an overdue task after (minutes)"),
+            "int",
+            default=60,
+            max_value=43_200,
+        ),
+        SettingDefinition(
             "core.audit_retention_days",
             _l("Keep audit log entries (days, 0 = forever)"),
             "int",
@@ -192,12 +207,20 @@ def run_duplicate_scan(scan_id: int):
     return run(scan_id)
 
 
+def run_task_reminders(now=None):
+    """Due-soon reminders, overdue notices and escalations (core.tasks.reminders)."""
+    from core.tasks.reminders import run
+
+    return run(now)
+
+
 @hookimpl
 def jobs(app: Flask) -> list[Job]:
     return [
         Job("core.purge_login_attempts", purge_login_attempts, schedule=crontab(minute="17")),
         Job("core.purge_audit_log", purge_audit_log, schedule=crontab(minute="23", hour="3")),
         Job("core.deliver_notification", deliver, retries=5),
+        Job("core.task_reminders", run_task_reminders, schedule=crontab(minute="*"), retries=0),
         # An import that stops is marked failed and goes on when the user asks; no retries.
         Job("core.import_clients", run_import, retries=0),
         Job("core.duplicate_scan", run_duplicate_scan, retries=2),
@@ -216,8 +239,10 @@ def client_card_panels() -> list[CardPanel]:
         render_history_panel,
         render_relations_panel,
     )
+    from core.tasks.views import render_client_tasks_panel
 
     return [
+        CardPanel("core.tasks", _l("Tasks"), render_client_tasks_panel, "tasks.view", weight=30),
         CardPanel("core.contacts", _l("Contact persons"), render_contacts_panel, weight=10),
         CardPanel("core.relations", _l("Relations"), render_relations_panel, weight=20),
         # History closes the card, after every plugin's panels.
@@ -228,8 +253,57 @@ def client_card_panels() -> list[CardPanel]:
 @hookimpl
 def record_types() -> list[RecordType]:
     from core.records import resolve_clients
+    from core.tasks.services import resolve_tasks
 
-    return [RecordType("client", _l("Client"), resolve_clients)]
+    return [
+        RecordType("client", _l("Client"), resolve_clients),
+        RecordType("task", _l("Task"), resolve_tasks),
+    ]
+
+
+@hookimpl
+def notification_channels() -> list[NotificationChannel]:
+    return [
+        NotificationChannel("in_app", _l("In the CRM"), send_in_app),
+        NotificationChannel("email", _l("E-mail"), send_email),
+    ]
+
+
+@hookimpl
+def notification_events() -> list[NotificationEvent]:
+    both = ("in_app", "email")
+    return [
+        NotificationEvent("task_assigned", _l("A task is assigned to me"), both),
+        NotificationEvent("task_due_soon", _l("My task is due soon"), ("in_app",)),
+        NotificationEvent("task_overdue", _l("My task is overdue"), both),
+        NotificationEvent("task_overdue_escalated", _l("A task in my team is overdue"), both),
+        NotificationEvent("mention", _l("Someone mentions me"), both),
+        NotificationEvent("client_assigned", _l("A client is assigned to me"), both),
+    ]
+
+
+@hookimpl
+def client_updated(client, changes) -> None:
+    """Tell the new owner when a client is handed to them by someone else."""
+    from flask import url_for
+    from flask_babel import gettext as _
+
+    from core.audit.models import current_actor_id
+    from core.notifications import notify
+
+    if "owner_id" not in changes:
+        return
+    new_owner = changes["owner_id"][1]
+    if new_owner is None or new_owner == current_actor_id():
+        return
+    notify(
+        "client_assigned",
+        [new_owner],
+        _("Client assigned to you: %(name)s", name=client.name),
+        client.name,
+        url=url_for("clients.card", client_id=client.id),
+        record=("client", client.id),
+    )
 
 
 @hookimpl

@@ -71,6 +71,8 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "SMTP_STARTTLS": _bool(env.get("SMTP_STARTTLS")),
         "SMTP_SSL": _bool(env.get("SMTP_SSL")),
         "MAIL_FROM": env.get("MAIL_FROM", "crm@localhost"),
+        # The address of the CRM as users reach it, for links in e-mails sent by jobs.
+        "CRM_BASE_URL": env.get("CRM_BASE_URL", "").rstrip("/"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Secure is also switched on per request when it arrives over HTTPS (core.web.sessions).

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         Job,
         MenuItem,
         NotificationChannel,
+        NotificationEvent,
         Permission,
         RecordType,
         Report,
@@ -225,6 +226,20 @@ def notification_channels(app: Flask) -> list[NotificationChannel]:
     :param app: the Flask application.
     :return: a list of ``NotificationChannel(name, label, send)``; ``send(user, subject,
         body, url)`` delivers one message and raises to have the job retried.
+    """
+
+
+@hookspec
+def notification_events(app: Flask) -> list[NotificationEvent]:
+    """Declare the kinds of events users are notified of, and how by default.
+
+    Called when a notification is sent (``core.notifications.notify``) and when a user's
+    notification preferences are shown or saved on the profile page.
+
+    :param app: the Flask application.
+    :return: a list of ``NotificationEvent(code, label, default_channels)``; ``code`` is
+        unique (prefix it with the plugin name); ``default_channels`` name channels
+        (``"in_app"``, ``"email"`` or a plugin's) used until the user chooses otherwise.
     """
 
 

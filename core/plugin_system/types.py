@@ -73,6 +73,19 @@ class NotificationChannel:
 
 
 @dataclass(frozen=True)
+class NotificationEvent:
+    """A kind of event users are told about ("task_overdue", "sales.deal_won").
+
+    ``default_channels`` are the channels a user gets it through until they choose
+    otherwise on their profile page (e.g. ``("in_app", "email")``).
+    """
+
+    code: str
+    label: str
+    default_channels: tuple[str, ...] = ("in_app",)
+
+
+@dataclass(frozen=True)
 class CardPanel:
     """A section of a record's card (the client card now, deal and ticket cards later)."""
 

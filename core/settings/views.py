@@ -22,8 +22,10 @@ def index():
         for _plugin, d in definitions:
             if d.kind == "bool":
                 submitted[d.key] = d.key in request.form
-            else:
-                submitted[d.key] = request.form.get(d.key, "")
+            elif d.key in request.form:
+                submitted[d.key] = request.form[d.key]
+            # A setting the form did not show (declared by a plugin enabled meanwhile, or
+            # added since the page was loaded) keeps its value rather than failing the save.
         errors = services.save(submitted)
         if not errors:
             flash(_("Settings saved."), "success")

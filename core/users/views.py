@@ -125,6 +125,11 @@ def _profile_page(user, errors: dict[str, list[str]], new_token: str | None = No
         .scalars()
         .all()
     )
+    from core import notifications
+    from core.tasks.services import user_settings
+
+    task_settings = user_settings(user.id)
+    db.session.commit()
     return render_template(
         "auth/profile.html",
         user=user,
@@ -132,6 +137,10 @@ def _profile_page(user, errors: dict[str, list[str]], new_token: str | None = No
         tokens=tokens,
         locales=SUPPORTED_LOCALES,
         new_token=new_token,
+        events=sorted(notifications.events().values(), key=lambda e: e.code),
+        channels=sorted(notifications.channels().values(), key=lambda c: c.name != "in_app"),
+        preferences=notifications.preference_table(user.id),
+        task_settings=task_settings,
     ), (422 if errors else 200)
 
 

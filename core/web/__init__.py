@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import Babel, get_locale
 from flask_bootstrap import Bootstrap5
@@ -41,6 +41,9 @@ def _select_locale() -> str | None:
     user = g.get("crm_user")
     if user is not None and getattr(user, "locale", None) in SUPPORTED_LOCALES:
         return user.locale
+    if not has_request_context():
+        # Jobs and the CLI: callers that write to a user wrap it in force_locale.
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     # Signed-out pages follow the browser, then the installation's default.
     return (
         request.accept_languages.best_match(SUPPORTED_LOCALES)
@@ -95,5 +98,13 @@ def init_web(app: Flask) -> None:
     def shell_context():
         user = g.get("crm_user")
         if user is None:
-            return {"nav": None, "current": None}
-        return {"nav": navigation_for(app, user), "current": user}
+            return {"nav": None, "current": None, "bell": 0}
+        from core.notifications import unread_count
+
+        bell = unread_count(user.id)
+        return {
+            "nav": navigation_for(app, user),
+            "current": user,
+            "bell": bell,
+            "bell_text": "99+" if bell > 99 else str(bell),
+        }

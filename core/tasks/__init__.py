@@ -1,0 +1,1 @@
+"""Tasks with deadlines, reminders and escalation, task templates and the iCalendar feed."""
