@@ -109,7 +109,7 @@ def client_card_panels(app: Flask, client: Client, user: User) -> list[CardPanel
     :param user: the user looking at it.
     :return: a list of ``CardPanel(name, title, render, permission=None, weight=100)``;
         ``render(client, user)`` returns HTML. Core drops panels whose ``permission`` the
-        user lacks and sorts the rest by ``weight`` (core: contacts 10, relations 20, history
+        user lacks and sorts the rest by ``weight`` (core: contacts 10, relations 20, timeline
         1000 so it stays last; plugins use 100-999).
     """
 
