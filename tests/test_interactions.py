@@ -537,3 +537,15 @@ def test_the_openapi_document_describes_the_routes(client):
         "/api/v1/comments",
     ):
         assert path in paths, path
+
+
+def test_demo_clients_come_with_interactions_in_their_languages(app):
+    from core import demo
+
+    with app.app_context():
+        demo.load(clients=8)
+        subjects = set(db.session.execute(sa.select(Interaction.subject)).scalars())
+    assert len(subjects) >= 4
+    assert any(re.search("[а-я]", s) for s in subjects) and any(
+        "ă" in s or "ü" in s for s in subjects
+    )
