@@ -67,6 +67,7 @@ def _import_models() -> None:
     from core.clients import models as _clients  # noqa: F401
     from core.clients.dupscan import models as _dupscan  # noqa: F401
     from core.clients.imports import models as _imports  # noqa: F401
+    from core.interactions import models as _interactions  # noqa: F401
     from core.notifications import models as _notifications  # noqa: F401
     from core.plugin_system import models as _plugins  # noqa: F401
     from core.settings import models as _settings  # noqa: F401
@@ -85,6 +86,8 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.clients.imports.api import blp as imports_api
     from core.clients.imports.views import bp as imports_bp
     from core.clients.views import bp as clients_bp
+    from core.interactions.api import blp as interactions_api
+    from core.interactions.views import bp as interactions_bp
     from core.notifications.api import blp as notifications_api
     from core.notifications.views import bp as notifications_bp
     from core.plugin_system.api import blp as plugins_api
@@ -111,6 +114,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         reports_bp,
         tasks_bp,
         notifications_bp,
+        interactions_bp,
     ):
         app.register_blueprint(blueprint)
     for blueprint in (
@@ -125,6 +129,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         reports_api,
         tasks_api,
         notifications_api,
+        interactions_api,
     ):
         api.register_blueprint(blueprint)
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import phonenumbers
 import sqlalchemy as sa
-from flask import Flask, render_template
+from flask import Flask, has_request_context, render_template
 from flask_babel import lazy_gettext as _l
 from huey import crontab
 
@@ -29,6 +29,7 @@ from core.plugin_system.types import (
     ScopeArea,
     SearchResult,
     SettingDefinition,
+    TimelineItem,
 )
 
 PHONE_REGIONS = tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
@@ -60,6 +61,9 @@ def permissions() -> list[Permission]:
         Permission("tasks.view", _l("See tasks (within the role's scope)")),
         Permission("tasks.edit", _l("Create, edit and complete tasks")),
         Permission("tasks.delete", _l("Delete tasks")),
+        Permission("interactions.view", _l("See calls, meetings and notes on clients")),
+        Permission("interactions.edit", _l("Record, change and delete calls, meetings and notes")),
+        Permission("comments.write", _l("Comment on records and mention colleagues")),
     ]
 
 
@@ -234,20 +238,46 @@ def search(user, query: str, limit: int) -> list[SearchResult]:
 
 @hookimpl
 def client_card_panels() -> list[CardPanel]:
-    from core.clients.views import (
-        render_contacts_panel,
-        render_history_panel,
-        render_relations_panel,
-    )
+    from core.clients.views import render_contacts_panel, render_relations_panel
+    from core.interactions.views import render_timeline_panel
     from core.tasks.views import render_client_tasks_panel
 
     return [
         CardPanel("core.tasks", _l("Tasks"), render_client_tasks_panel, "tasks.view", weight=30),
         CardPanel("core.contacts", _l("Contact persons"), render_contacts_panel, weight=10),
         CardPanel("core.relations", _l("Relations"), render_relations_panel, weight=20),
-        # History closes the card, after every plugin's panels.
-        CardPanel("core.history", _l("History"), render_history_panel, weight=1000),
+        # The timeline (interactions, comments, history) closes the card, after every
+        # plugin's panels.
+        CardPanel("core.timeline", _l("Timeline"), render_timeline_panel, weight=1000),
     ]
+
+
+@hookimpl
+def timeline_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+    from core.interactions.timeline import core_items
+
+    return core_items(client, user, kinds, before, limit)
+
+
+@hookimpl
+def client_created(client) -> None:
+    if client.next_contact_on is not None:
+        _next_contact_changed(client)
+
+
+@hookimpl
+def client_updated(client, changes) -> None:
+    if "next_contact_on" in changes and client.next_contact_on is not None:
+        _next_contact_changed(client)
+    if "owner_id" in changes:
+        _tell_new_owner(client, changes["owner_id"][1])
+
+
+def _next_contact_changed(client) -> None:
+    from core.interactions.reminders import next_contact_changed
+    from core.security import current_actor
+
+    next_contact_changed(client, current_actor() if has_request_context() else None)
 
 
 @hookimpl
@@ -282,8 +312,7 @@ def notification_events() -> list[NotificationEvent]:
     ]
 
 
-@hookimpl
-def client_updated(client, changes) -> None:
+def _tell_new_owner(client, new_owner: int | None) -> None:
     """Tell the new owner when a client is handed to them by someone else."""
     from flask import url_for
     from flask_babel import gettext as _
@@ -291,9 +320,6 @@ def client_updated(client, changes) -> None:
     from core.audit.models import current_actor_id
     from core.notifications import notify
 
-    if "owner_id" not in changes:
-        return
-    new_owner = changes["owner_id"][1]
     if new_owner is None or new_owner == current_actor_id():
         return
     notify(

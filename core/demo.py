@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from core.clients import services
 from core.clients.models import Client
-from core.db import db
+from core.db import db, utcnow
+from core.interactions.models import Interaction
 from core.users import services as user_services
 from core.users.models import Role, Team, User
 
@@ -70,6 +71,26 @@ PEOPLE = {
 }
 POSITIONS = ["Director", "Purchasing manager", "Chief accountant", "Engineer", "Owner"]
 TAGS = ["windows", "doors", "blinds", "vip", "wholesale", "newsletter"]
+# What a manager writes down after talking to a client, in the client's language.
+INTERACTIONS = {
+    "MD": [
+        ("call", "out", "telefon", "Ofertă pentru ferestre", "Clientul așteaptă prețul final."),
+        ("meeting", None, "birou", "Întâlnire la birou", "Am discutat termenele de livrare."),
+    ],
+    "RO": [
+        ("call", "in", "telefon", "Cerere de ofertă", "Vrea 12 ferestre din PVC."),
+        ("email", "out", "e-mail", "Oferta trimisă", "Am trimis oferta cu reducere de 5%."),
+    ],
+    "RU": [
+        ("call", "out", "телефон", "Уточнение заказа", "Клиент просит перезвонить в понедельник."),
+        ("visit", "out", "выезд", "Замер на объекте", "Замерщик снял размеры, 8 окон."),
+    ],
+    "DE": [
+        ("call", "in", "Telefon", "Rückfrage zum Angebot", "Fragt nach Lieferzeit und Montage."),
+        ("message", "out", "WhatsApp", "Termin bestätigt", "Montage am Donnerstag um 9 Uhr."),
+    ],
+}
+OUTCOMES = ["", "Follow-up agreed", "Offer requested", "No answer"]
 TEAM = [
     ("Olga Manager", "olga@demo.example"),
     ("Pavel Manager", "pavel@demo.example"),
@@ -101,6 +122,9 @@ def load(clients: int = 300, seed: int = 7) -> int:
                 "clients.create",
                 "clients.edit",
                 "clients.delete",
+                "interactions.view",
+                "interactions.edit",
+                "comments.write",
                 "core.users.view",
             ],
             scopes={"clients": "team"},
@@ -118,6 +142,7 @@ def load(clients: int = 300, seed: int = 7) -> int:
     team.head_id = owners[0]
     db.session.commit()
     countries = list(COMPANIES)
+    interactions: list[dict] = []
     for n in range(clients):
         country = countries[n % len(countries)]
         template, names, form, cities = COMPANIES[country]
@@ -151,6 +176,7 @@ def load(clients: int = 300, seed: int = 7) -> int:
             else None,
         }
         client = services.create_client(data)
+        interactions.extend(_interactions(client.id, data["owner_id"], country, rng))
         if is_company:
             for first, middle, last in rng.sample(PEOPLE[country], rng.randrange(1, 3)):
                 services.save_contact(
@@ -163,4 +189,35 @@ def load(clients: int = 300, seed: int = 7) -> int:
                         "phones": [_number(template, rng)],
                     },
                 )
+    # Written in one statement: the demo's history, not changes anyone made.
+    db.session.execute(sa.insert(Interaction), interactions)
+    db.session.commit()
     return clients
+
+
+def _interactions(client_id: int, owner_id: int, country: str, rng: random.Random) -> list[dict]:
+    now = utcnow()
+    rows = []
+    for kind, direction, channel, subject, text in rng.sample(
+        INTERACTIONS[country], rng.randrange(1, 3)
+    ):
+        when = now - timedelta(days=rng.randrange(1, 60), minutes=rng.randrange(600))
+        rows.append(
+            {
+                "client_id": client_id,
+                "kind": kind,
+                "direction": direction,
+                "channel": channel,
+                "subject": subject,
+                "text": text,
+                "outcome": rng.choice(OUTCOMES),
+                "duration_minutes": rng.randrange(2, 45) if kind in ("call", "meeting") else None,
+                "occurred_at": when,
+                "user_id": owner_id,
+                "created_by_id": owner_id,
+                "created_at": when,
+                "updated_at": when,
+                "version": 1,
+            }
+        )
+    return rows

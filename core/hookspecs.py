@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         ScopeArea,
         SearchResult,
         SettingDefinition,
+        TimelineCursor,
+        TimelineItem,
     )
     from core.users.models import User
 
@@ -160,6 +162,41 @@ def reports(app: Flask) -> list[Report]:
         naming the field); then calls ``run(params, user)``, which applies the user's
         record scope and returns a ``ReportResult(columns, rows, totals, chart)``. Core
         draws the table, the chart (SVG) and the CSV/XLSX files.
+    """
+
+
+# --- declarations: collected for the admin pages and checks ------------------------------
+
+
+@hookspec
+def timeline_items(
+    app: Flask,
+    client: Client,
+    user: User,
+    kinds: frozenset[str] | None,
+    before: TimelineCursor | None,
+    limit: int,
+) -> list[TimelineItem]:
+    """Contribute entries to a client's timeline (tasks, documents, deals, tickets, ...).
+
+    Called for each page of the timeline on the client card, ``/clients/<id>/timeline``
+    and ``GET /api/v1/clients/<id>/timeline``, only for enabled plugins and only for a
+    client the user may see. Core contributes interactions (kinds ``call``, ``meeting``,
+    ``email``, ``letter``, ``visit``, ``message``, ``note``), comments (``comment``), the
+    audit history (``history``) and a due next contact date (``next_contact``).
+
+    :param app: the Flask application.
+    :param client: the client whose timeline is shown (never one outside the scope).
+    :param user: the user looking at it; apply your own permissions and record scopes.
+    :param kinds: the kinds wanted, or None for all; return nothing of other kinds.
+    :param before: a ``TimelineCursor``: return only items it ``admits`` (strictly older
+        by ``(at, kind, id)``; ``before.older(...)`` builds that condition for a query),
+        or None for the first page.
+    :param limit: the most items wanted; return at most this many, the newest first, with
+        a fixed number of queries (core merges every provider's items and keeps ``limit``).
+    :return: a list of ``TimelineItem(kind, at, id, title, body="", url=None, label="",
+        icon="", weight=100, actor="")``; ``(at, kind, id)`` must be unique and ``at`` is
+        a naive UTC datetime.
     """
 
 

@@ -308,7 +308,7 @@ def test_a_manager_finds_a_client_by_phone_sees_the_duplicate_and_merges_it(page
     page.get_by_role("button", name="Merge").click()
     expect(page.get_by_test_id("client-name")).to_have_text("Fereastra Nord SRL")
     assert page.url.rstrip("/").endswith(f"/clients/{original_id}")
-    expect(page.get_by_test_id("history")).to_contain_text("merge")
+    expect(page.get_by_test_id("timeline")).to_contain_text("merge")
     expect(page.get_by_test_id("contacts")).to_contain_text("Ion Rusu")
     expect(page.get_by_test_id("contacts")).to_contain_text("Maria Ceban")
 

@@ -235,7 +235,7 @@ def test_plugin_panels_on_the_card_respect_permissions(app, admin_client, client
     assert (
         page.index('data-panel="core.contacts"')
         < page.index('data-panel="hello.greetings"')
-        < page.index('data-panel="core.history"')
+        < page.index('data-panel="core.timeline"')
     )
     assert "Hello, Panel Co!" in page
     make_user(app, "viewer@example.com", ["clients.view", "hello.view"], {"clients": "all"})

@@ -26,7 +26,6 @@ from markupsafe import Markup
 from marshmallow import ValidationError
 
 from core.api import _flatten
-from core.audit.models import AuditLog
 from core.cache import cached
 from core.clients import bulk, duplicates, export, merge, queries, services
 from core.clients.api import LIST_QUERY, list_params
@@ -382,35 +381,6 @@ def render_relations_panel(client: Client, user: Any) -> str:
         other_side=RELATION_OTHER_SIDE,
         this_side=RELATION_THIS_SIDE,
     )
-
-
-def render_history_panel(client: Client, user: Any) -> str:
-    contact_ids = [c.id for c in client.contacts]
-    # The history of clients merged into this one reads here too.
-    merged = sa.select(Client.id).where(Client.merged_into_id == client.id)
-    condition = sa.and_(
-        AuditLog.entity == "clients",
-        sa.or_(AuditLog.entity_id == client.id, AuditLog.entity_id.in_(merged)),
-    )
-    if contact_ids:
-        condition = sa.or_(
-            condition,
-            sa.and_(AuditLog.entity == "contact_persons", AuditLog.entity_id.in_(contact_ids)),
-        )
-    rows = (
-        db.session.execute(
-            sa.select(AuditLog).where(condition).order_by(AuditLog.id.desc()).limit(50)
-        )
-        .scalars()
-        .all()
-    )
-    user_ids = {r.user_id for r in rows if r.user_id}
-    names = (
-        dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))).all())
-        if user_ids
-        else {}
-    )
-    return render_template("clients/panel_history.html", rows=rows, names=names)
 
 
 # --- forms --------------------------------------------------------------------------------

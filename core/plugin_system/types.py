@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -220,3 +223,90 @@ class Report:
     # The heading the Reports page lists it under ("Clients", "Sales", ...).
     group: str = ""
     description: str = ""
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One entry of a client's timeline: a call, a comment, a change, a task, a document.
+
+    ``at`` is a naive UTC datetime; ``(at, kind, id)`` must be unique, as it is the page
+    key: ``id`` is the row's id within ``kind``. ``body`` is plain text (shown escaped,
+    line breaks kept) unless it is a ``markupsafe.Markup``. ``label`` names the kind in
+    the UI ("Call", "Task") and ``icon`` is a short symbol or emoji shown before it;
+    ``weight`` orders the kinds in the timeline's filter (core 10-90, plugins 100+).
+    """
+
+    kind: str
+    at: datetime
+    id: int
+    title: str
+    body: str = ""
+    url: str | None = None
+    label: str = ""
+    icon: str = ""
+    weight: int = 100
+    # Who did it (a user's name), if anyone.
+    actor: str = ""
+
+    @property
+    def key(self) -> tuple[datetime, str, int]:
+        return (self.at, self.kind, self.id)
+
+
+class BadCursor(ValueError):
+    """A timeline cursor that was not made by ``TimelineCursor.encode``."""
+
+
+@dataclass(frozen=True)
+class TimelineCursor:
+    """Where the previous timeline page ended: items strictly older come next.
+
+    The timeline runs newest first by ``(at, kind, id)``; ``admits(item)`` tells whether an
+    item belongs after the cursor and ``older(at_column, id_column, kind)`` is the same
+    test as a SQL condition, for a provider's query.
+    """
+
+    at: datetime
+    kind: str
+    id: int
+
+    def admits(self, item: TimelineItem) -> bool:
+        return item.key < (self.at, self.kind, self.id)
+
+    def older(self, at_column: Any, id_column: Any, kind: Any, kinds: Any = ()) -> Any:
+        """A SQL condition for rows after the cursor.
+
+        ``kind`` is the rows' kind as a string, or a column holding it; with a column,
+        ``kinds`` lists every value it can hold (compared here, in Python, so that the
+        database's collation cannot reorder them).
+        """
+        import sqlalchemy as sa
+
+        newer_kind: Any
+        if isinstance(kind, str):
+            if kind < self.kind:
+                return at_column <= self.at
+            if kind > self.kind:
+                return at_column < self.at
+            newer_kind = id_column < self.id
+        else:
+            lower = [k for k in kinds if k < self.kind]
+            newer_kind = sa.or_(
+                kind.in_(lower) if lower else sa.false(),
+                sa.and_(kind == self.kind, id_column < self.id),
+            )
+        return sa.or_(at_column < self.at, sa.and_(at_column == self.at, newer_kind))
+
+    def encode(self) -> str:
+        raw = json.dumps([self.at.isoformat(), self.kind, self.id], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> TimelineCursor:
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            at, kind, ident = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            cursor = cls(datetime.fromisoformat(at).replace(tzinfo=None), str(kind), int(ident))
+        except (ValueError, TypeError, UnicodeDecodeError, binascii.Error) as exc:
+            raise BadCursor("The cursor is not one this timeline gave out.") from exc
+        return cursor

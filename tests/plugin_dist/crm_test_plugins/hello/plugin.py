@@ -24,6 +24,7 @@ from core.plugin_system.types import (
     ScopeArea,
     SearchResult,
     SettingDefinition,
+    TimelineItem,
 )
 from core.security import current_actor, requires, scoped
 from crm_test_plugins.hello.models import Delivery, Greeting
@@ -209,6 +210,20 @@ class HelloPlugin:
 
     def _panel(self, client, user) -> str:
         return f"<p data-testid='hello-panel'>Hello, {client.name}!</p>"
+
+    @hookimpl
+    def timeline_items(self, client, kinds, before, limit):
+        if kinds is not None and "hello" not in kinds:
+            return []
+        item = TimelineItem(
+            kind="hello",
+            at=client.created_at,
+            id=client.id,
+            title=f"Hello from the plugin, {client.name}!",
+            label="Hello",
+            weight=150,
+        )
+        return [item] if before is None or before.admits(item) else []
 
     @hookimpl
     def search(self, user, query, limit):

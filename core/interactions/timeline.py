@@ -1,0 +1,264 @@
+"""The client's timeline: every provider's items (``timeline_items``) merged newest first,
+a page at a time by the key ``(at, kind, id)``, and core's own providers.
+
+Each provider returns at most ``limit + 1`` items after the cursor, so the newest ``limit``
+of their union are the page, and one more says there is a next page: no COUNT, and a
+fixed number of queries per provider however long the page is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from core.audit.models import AuditLog
+from core.clients.models import Client
+from core.db import db, utcnow
+from core.interactions.comments import mentions_of
+from core.interactions.mentions import linkify
+from core.interactions.models import KINDS, Comment, Interaction
+from core.interactions.services import to_local
+from core.plugin_system.types import TimelineCursor, TimelineItem
+from core.users.models import User
+
+KIND_LABELS = {
+    "call": _l("Call"),
+    "meeting": _l("Meeting"),
+    "email": _l("E-mail"),
+    "letter": _l("Letter"),
+    "visit": _l("Visit"),
+    "message": _l("Message"),
+    "note": _l("Note"),
+    "comment": _l("Comment"),
+    "next_contact": _l("Next contact"),
+    "history": _l("History"),
+}
+KIND_ICONS = {
+    "call": "☎",
+    "meeting": "👥",
+    "email": "✉",
+    "letter": "✉",
+    "visit": "🚗",
+    "message": "💬",
+    "note": "📝",
+    "comment": "💬",
+    "next_contact": "⏰",
+    "history": "✎",
+}
+KIND_WEIGHTS = {kind: 10 + n for n, kind in enumerate(KINDS)} | {
+    "comment": 20,
+    "next_contact": 30,
+    "history": 90,
+}
+DIRECTION_LABELS = {"in": _l("incoming"), "out": _l("outgoing")}
+
+
+def page(
+    client: Client,
+    user: Any,
+    kinds: frozenset[str] | None = None,
+    before: TimelineCursor | None = None,
+    limit: int = 30,
+) -> tuple[list[TimelineItem], TimelineCursor | None]:
+    """The newest ``limit`` items of ``client``'s timeline after ``before``, and the cursor
+    of the next page (None on the last). ``user`` may be a ``Deferred`` (see the registry)."""
+    registry = current_app.extensions["crm_plugins"]
+    items: dict[tuple, TimelineItem] = {}
+    for _plugin, item in registry.collect(
+        "timeline_items",
+        app=current_app,
+        client=client,
+        user=user,
+        kinds=kinds,
+        before=before,
+        limit=limit + 1,
+    ):
+        if kinds is not None and item.kind not in kinds:
+            continue
+        if before is not None and not before.admits(item):
+            continue
+        items.setdefault(item.key, item)
+    ordered = sorted(items.values(), key=lambda i: i.key, reverse=True)
+    if len(ordered) <= limit:
+        return ordered, None
+    last = ordered[limit - 1]
+    return ordered[:limit], TimelineCursor(last.at, last.kind, last.id)
+
+
+def _wanted(kinds: frozenset[str] | None, candidates: tuple[str, ...]) -> list[str]:
+    return [k for k in candidates if kinds is None or k in kinds]
+
+
+def interaction_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+    wanted = _wanted(kinds, KINDS)
+    if not wanted or not user.has_permission("interactions.view"):
+        return []
+    query = (
+        sa.select(Interaction, User.name)
+        .outerjoin(User, User.id == Interaction.user_id)
+        .where(Interaction.client_id == client.id)
+        .order_by(Interaction.occurred_at.desc(), Interaction.kind.desc(), Interaction.id.desc())
+        .limit(limit)
+    )
+    if len(wanted) < len(KINDS):
+        query = query.where(Interaction.kind.in_(wanted))
+    if before is not None:
+        query = query.where(
+            before.older(Interaction.occurred_at, Interaction.id, Interaction.kind, KINDS)
+        )
+    contacts = {c.id: c.full_name for c in client.contacts}
+    out = []
+    for interaction, user_name in db.session.execute(query):
+        facts = [
+            str(DIRECTION_LABELS[interaction.direction]) if interaction.direction else "",
+            interaction.channel,
+            contacts.get(interaction.contact_person_id, ""),
+            _("%(minutes)s min", minutes=interaction.duration_minutes)
+            if interaction.duration_minutes
+            else "",
+        ]
+        body = interaction.text
+        if interaction.outcome:
+            body = f"{body}\n{_('Outcome')}: {interaction.outcome}".strip()
+        title = interaction.subject or str(KIND_LABELS[interaction.kind])
+        fact_line = " · ".join(f for f in facts if f)
+        out.append(
+            TimelineItem(
+                kind=interaction.kind,
+                at=interaction.occurred_at,
+                id=interaction.id,
+                title=f"{title} ({fact_line})" if fact_line else title,
+                body=body,
+                url=url_for("interactions.edit", interaction_id=interaction.id),
+                label=str(KIND_LABELS[interaction.kind]),
+                icon=KIND_ICONS[interaction.kind],
+                weight=KIND_WEIGHTS[interaction.kind],
+                actor=user_name or "",
+            )
+        )
+    return out
+
+
+def comment_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+    if kinds is not None and "comment" not in kinds:
+        return []
+    query = (
+        sa.select(Comment, User.name)
+        .outerjoin(User, User.id == Comment.author_id)
+        .where(Comment.record_kind == "client", Comment.record_id == client.id)
+        .order_by(Comment.created_at.desc(), Comment.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(before.older(Comment.created_at, Comment.id, "comment"))
+    rows = db.session.execute(query).all()
+    mentioned = mentions_of([c.id for c, _name in rows])
+    return [
+        TimelineItem(
+            kind="comment",
+            at=comment.created_at,
+            id=comment.id,
+            title=_("Comment"),
+            body=linkify(comment.body, mentioned.get(comment.id, [])),
+            label=str(KIND_LABELS["comment"]),
+            icon=KIND_ICONS["comment"],
+            weight=KIND_WEIGHTS["comment"],
+            actor=name or "",
+        )
+        for comment, name in rows
+    ]
+
+
+def history_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+    if kinds is not None and "history" not in kinds:
+        return []
+    # The history of clients merged into this one, and of its contact persons, reads here.
+    merged = sa.select(Client.id).where(Client.merged_into_id == client.id)
+    condition = sa.and_(
+        AuditLog.entity == "clients",
+        sa.or_(AuditLog.entity_id == client.id, AuditLog.entity_id.in_(merged)),
+    )
+    contact_ids = [c.id for c in client.contacts]
+    if contact_ids:
+        condition = sa.or_(
+            condition,
+            sa.and_(AuditLog.entity == "contact_persons", AuditLog.entity_id.in_(contact_ids)),
+        )
+    query = (
+        sa.select(AuditLog, User.name)
+        .outerjoin(User, User.id == AuditLog.user_id)
+        .where(condition)
+        .order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(before.older(AuditLog.at, AuditLog.id, "history"))
+    out = []
+    for row, name in db.session.execute(query):
+        title = _(row.action)
+        if row.entity != "clients":
+            title = f"{title} ({_('contact person')})"
+        if row.action == "create" and (row.changes or {}).get("import"):
+            lines = [_("imported from %(file)s", file=row.changes["import"][1])]
+        elif row.action == "create":
+            lines = []
+        else:
+            lines = [
+                f"{field}: {'—' if pair[0] is None else pair[0]} → "
+                f"{'—' if pair[1] is None else pair[1]}"
+                for field, pair in (row.changes or {}).items()
+                if isinstance(pair, list) and len(pair) == 2
+            ]
+        out.append(
+            TimelineItem(
+                kind="history",
+                at=row.at,
+                id=row.id,
+                title=title,
+                body="\n".join(lines),
+                label=str(KIND_LABELS["history"]),
+                icon=KIND_ICONS["history"],
+                weight=KIND_WEIGHTS["history"],
+                actor=name or _("system"),
+            )
+        )
+    return out
+
+
+def next_contact_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+    """A due next contact date (today or past, in the user's timezone) as one item."""
+    due = client.next_contact_on
+    if due is None or (kinds is not None and "next_contact" not in kinds):
+        return []
+    today = to_local(utcnow(), getattr(user, "timezone", None)).date()
+    if due > today:
+        return []
+    title = (
+        _("Next contact is due today")
+        if due == today
+        else _("Next contact was due on %(date)s", date=due.isoformat())
+    )
+    item = TimelineItem(
+        kind="next_contact",
+        at=datetime.combine(due, time()),
+        id=client.id,
+        title=title,
+        url=url_for("clients.edit", client_id=client.id),
+        label=str(KIND_LABELS["next_contact"]),
+        icon=KIND_ICONS["next_contact"],
+        weight=KIND_WEIGHTS["next_contact"],
+    )
+    return [item] if before is None or before.admits(item) else []
+
+
+PROVIDERS = (interaction_items, comment_items, history_items, next_contact_items)
+
+
+def core_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+    """Core's ``timeline_items``: interactions, comments, history and the next contact."""
+    return [item for provider in PROVIDERS for item in provider(client, user, kinds, before, limit)]
