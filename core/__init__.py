@@ -67,6 +67,7 @@ def _import_models() -> None:
     from core.clients import models as _clients  # noqa: F401
     from core.clients.dupscan import models as _dupscan  # noqa: F401
     from core.clients.imports import models as _imports  # noqa: F401
+    from core.documents import models as _documents  # noqa: F401
     from core.plugin_system import models as _plugins  # noqa: F401
     from core.settings import models as _settings  # noqa: F401
     from core.users import models as _users  # noqa: F401
@@ -83,6 +84,8 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.clients.imports.api import blp as imports_api
     from core.clients.imports.views import bp as imports_bp
     from core.clients.views import bp as clients_bp
+    from core.documents.api import blueprints as documents_api_blueprints
+    from core.documents.views import bp as documents_bp
     from core.plugin_system.api import blp as plugins_api
     from core.plugin_system.views import bp as plugins_bp
     from core.settings.views import bp as settings_bp
@@ -100,6 +103,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         duplicates_bp,
         clients_bp,
         imports_bp,
+        documents_bp,
     ):
         app.register_blueprint(blueprint)
     for blueprint in (
@@ -111,6 +115,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         duplicates_api,
         clients_api,
         search_blp,
+        *documents_api_blueprints,
     ):
         api.register_blueprint(blueprint)
 

@@ -14,6 +14,7 @@ from core.clients.global_search import search_clients
 from core.clients.imports.services import run_import
 from core.clients.taxids import COUNTRIES as TAX_ID_COUNTRIES
 from core.config import SUPPORTED_LOCALES
+from core.documents.services import SEND_RETRIES, deliver_sending
 from core.notifications import deliver
 from core.plugin_system import hookimpl
 from core.plugin_system.types import (
@@ -52,6 +53,9 @@ def permissions() -> list[Permission]:
         Permission("clients.export", _l("Export client lists to CSV and XLSX")),
         Permission("clients.import", _l("Import clients from CSV and XLSX files")),
         Permission("clients.configure", _l("Edit client statuses, sources and custom fields")),
+        Permission("documents.templates", _l("Edit document templates")),
+        Permission("documents.generate", _l("Generate documents from templates and e-mail them")),
+        Permission("documents.attach", _l("Upload attachments to records they may see")),
     ]
 
 
@@ -71,6 +75,13 @@ def menu_items() -> list[MenuItem]:
             "clients.configure",
             "clients.configure",
             weight=35,
+            section="admin",
+        ),
+        MenuItem(
+            _l("Document templates"),
+            "documents.templates",
+            "documents.templates",
+            weight=37,
             section="admin",
         ),
         MenuItem(_l("Trash"), "clients.trash", "clients.trash", weight=45, section="admin"),
@@ -120,6 +131,27 @@ def settings() -> list[SettingDefinition]:
             "core.company_address", _l("Company address"), default="", max_length=500
         ),
         SettingDefinition("core.company_tax_id", _l("Company tax id"), default="", max_length=40),
+        SettingDefinition("core.company_phone", _l("Company phone"), default="", max_length=40),
+        SettingDefinition("core.company_email", _l("Company e-mail"), default="", max_length=254),
+        SettingDefinition("core.company_bank_name", _l("Bank"), default="", max_length=200),
+        SettingDefinition(
+            "core.company_bank_account",
+            _l("Bank account (IBAN)"),
+            default="",
+            help=_l("Shown in documents as company.bank_account."),
+            max_length=60,
+        ),
+        SettingDefinition(
+            "core.company_bank_code", _l("Bank code (BIC/SWIFT)"), default="", max_length=40
+        ),
+        SettingDefinition(
+            "core.attachment_max_mb",
+            _l("Largest attachment (MB)"),
+            "int",
+            default=20,
+            min_value=1,
+            max_value=1000,
+        ),
         SettingDefinition(
             "core.default_locale",
             _l("Default language for new users"),
@@ -197,6 +229,8 @@ def jobs(app: Flask) -> list[Job]:
         # An import that stops is marked failed and goes on when the user asks; no retries.
         Job("core.import_clients", run_import, retries=0),
         Job("core.duplicate_scan", run_duplicate_scan, retries=2),
+        # A mail server that is down delays the e-mail (backoff) but loses nothing.
+        Job("core.send_document", deliver_sending, retries=SEND_RETRIES),
     ]
 
 
@@ -212,10 +246,13 @@ def client_card_panels() -> list[CardPanel]:
         render_history_panel,
         render_relations_panel,
     )
+    from core.documents.views import render_attachments_panel, render_documents_panel
 
     return [
         CardPanel("core.contacts", _l("Contact persons"), render_contacts_panel, weight=10),
         CardPanel("core.relations", _l("Relations"), render_relations_panel, weight=20),
+        CardPanel("core.documents", _l("Documents"), render_documents_panel, weight=30),
+        CardPanel("core.attachments", _l("Attachments"), render_attachments_panel, weight=40),
         # History closes the card, after every plugin's panels.
         CardPanel("core.history", _l("History"), render_history_panel, weight=1000),
     ]
@@ -226,3 +263,11 @@ def record_types() -> list[RecordType]:
     from core.records import resolve_clients
 
     return [RecordType("client", _l("Client"), resolve_clients)]
+
+
+@hookimpl
+def client_purged(client_id: int) -> None:
+    # Documents go with the client (ON DELETE CASCADE); attachments are files too.
+    from core.documents.attachments import purge_record
+
+    purge_record("client", client_id)

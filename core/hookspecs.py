@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         SearchResult,
         SettingDefinition,
     )
+    from core.records import Linked
     from core.users.models import User
 
 hookspec = pluggy.HookspecMarker("crm")
@@ -139,6 +140,28 @@ def record_types(app: Flask) -> list[RecordType]:
     :return: a list of ``RecordType(kind, label, resolve)``: ``kind`` is unique (prefix it
         with the plugin name); ``resolve(ids, user)`` returns ``{id: (title, url)}`` for the
         records among ``ids`` that ``user`` may see, with one query for all of them.
+    """
+
+
+@hookspec
+def document_variables(
+    app: Flask, template_type: str, record: Linked | None, user: User | None
+) -> dict[str, Any]:
+    """Add variables to document template bodies (deal lines and totals, a ticket's text).
+
+    Called when a document is generated from a template, and when an admin saves a template
+    (then ``record`` and ``user`` are None: return the same names with sample values, so
+    placeholders using them are accepted and the body is tried out).
+
+    :param app: the Flask application.
+    :param template_type: contract, proposal, invoice, letter or act.
+    :param record: the record the document is generated for, as a ``core.records.Linked``
+        (``kind``, ``id``, ``title``, ``url``): the linked record (``"sales.deal"`` 7) or,
+        without a link, the client (``"client"``); None when a template is being checked.
+    :param user: who generates the document; None when a template is being checked.
+    :return: a dict of variable name -> value (strings, numbers, lists, dicts); return
+        ``{}`` for records that are not yours. Core's names (client, contact, user, company,
+        document, today) cannot be overridden.
     """
 
 

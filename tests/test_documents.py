@@ -1,0 +1,304 @@
+"""Documents from templates: checked templates, numbered PDFs that render Cyrillic, Romanian
+and German letters, kept on the client within its scope, and e-mailed through a real SMTP
+server with retries."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pypdf
+import pytest
+
+from core.clients import services as clients
+from core.clients.schemas import ContactInSchema
+from core.db import db
+from tests.conftest import api_token, make_user
+
+PROPOSAL = """# Коммерческое предложение № {{ document.number }}
+
+{{ client.name }}, ИНН {{ client.tax_id }}
+
+{{ contact.salutation }}!
+
+Предлагаем вам наши услуги. Дата: {{ today }}.
+
+| Услуга | Цена |
+|---|---|
+| Монтаж | 100 |
+
+{{ user.name }}, {{ company.name }}
+"""
+
+
+def _pdf_text(content: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(content))
+    return "\n".join(page.extract_text() for page in reader.pages)
+
+
+def _client_with_contact(app, owner_id: int | None = None, name: str = "ООО «Ромашка»"):
+    with app.test_request_context():
+        client = clients.create_client(
+            {
+                "name": name,
+                "tax_id": "1003600012345",
+                **({"owner_id": owner_id} if owner_id else {}),
+            }
+        )
+        db.session.commit()
+        contact = clients.save_contact(
+            client,
+            ContactInSchema().load(
+                {
+                    "first_name": "Иван",
+                    "middle_name": "Петрович",
+                    "last_name": "Сидоров",
+                    "emails": [{"email": "ivan@romashka.example", "kind": "work"}],
+                }
+            ),
+        )
+        db.session.commit()
+        return client.id, contact.id
+
+
+def _template(api, body: str = PROPOSAL, type_: str = "proposal", language: str = "ru") -> int:
+    response = api.post(
+        "/api/v1/document-templates",
+        json={"type": type_, "name": f"КП {type_}", "language": language, "body": body},
+    )
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
+def test_a_proposal_for_a_cyrillic_client_is_generated_attached_and_emailed(app, api, smtp_server):
+    client_id, contact_id = _client_with_contact(app)
+    template_id = _template(api)
+
+    response = api.post(
+        "/api/v1/documents",
+        json={"template_id": template_id, "client_id": client_id, "contact_id": contact_id},
+    )
+    assert response.status_code == 201, response.get_json()
+    document = response.get_json()
+    assert document["number"] == f"PROP-{date.today().year}-0001"
+
+    pdf = api.get(f"/api/v1/documents/{document['id']}/pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert "attachment" in pdf.headers["Content-Disposition"]
+    text = _pdf_text(pdf.data)
+    assert "ООО «Ромашка»" in text
+    assert "Уважаемый Иван Петрович!" in text
+    assert document["number"] in text
+
+    listed = api.get(f"/api/v1/documents?client_id={client_id}").get_json()
+    assert [d["id"] for d in listed] == [document["id"]]
+
+    sent = api.post(f"/api/v1/documents/{document['id']}/send", json={"contact_id": contact_id})
+    assert sent.status_code == 202, sent.get_json()
+    [sending] = api.get(f"/api/v1/documents/{document['id']}/sendings").get_json()
+    assert sending["status"] == "sent" and sending["message_id"]
+
+    [message] = smtp_server.messages
+    assert message["To"] == "ivan@romashka.example"
+    assert "Уважаемый Иван Петрович" in message.get_body(("plain",)).get_content()
+    [attached] = list(message.iter_attachments())
+    assert attached.get_filename() == f"{document['number']}.pdf"
+    assert attached.get_content() == pdf.data
+
+
+def test_the_client_card_lists_the_document_and_its_email(app, api, admin_client, smtp_server):
+    client_id, contact_id = _client_with_contact(app)
+    template_id = _template(api)
+    document = api.post(
+        "/api/v1/documents", json={"template_id": template_id, "client_id": client_id}
+    ).get_json()
+    api.post(f"/api/v1/documents/{document['id']}/send", json={"contact_id": contact_id})
+    html = admin_client.get(f"/clients/{client_id}").get_data(as_text=True)
+    assert document["number"] in html
+    assert "ivan@romashka.example" in html and "Generate document" in html
+
+
+def test_romanian_and_german_letters_render(app, api):
+    client_id, _ = _client_with_contact(app, name="Întreprinderea Științifică SRL")
+    body = (
+        "Stimați parteneri ș ț ă â î Ș Ț Ă Â Î\n\n"
+        "Grüße aus Köln: ä ö ü ß Ä Ö Ü\n\n{{ client.name }}"
+    )
+    template_id = _template(api, body, "letter", "ro")
+    document = api.post(
+        "/api/v1/documents", json={"template_id": template_id, "client_id": client_id}
+    ).get_json()
+    text = _pdf_text(api.get(f"/api/v1/documents/{document['id']}/pdf").data)
+    assert "ș ț ă â î Ș Ț Ă Â Î" in text
+    assert "Grüße aus Köln: ä ö ü ß Ä Ö Ü" in text
+    assert "Întreprinderea Științifică SRL" in text
+
+
+def test_a_template_with_broken_syntax_is_refused_with_its_position(api):
+    body = "Hello\n\n{{ client.name }\n"
+    response = api.post(
+        "/api/v1/document-templates", json={"type": "letter", "name": "Bad", "body": body}
+    )
+    assert response.status_code == 422
+    [message] = response.get_json()["errors"]["body"]
+    assert message.startswith("line 3")
+    assert api.get("/api/v1/document-templates").get_json() == []
+
+
+def test_a_template_with_an_unknown_placeholder_is_refused_with_its_position(api):
+    body = "Hello\n  {{ client.nmae }}\n"
+    response = api.post(
+        "/api/v1/document-templates", json={"type": "letter", "name": "Bad", "body": body}
+    )
+    assert response.status_code == 422
+    [message] = response.get_json()["errors"]["body"]
+    assert message == "line 2, column 6: unknown placeholder 'client.nmae'"
+    response = api.post(
+        "/api/v1/document-templates",
+        json={"type": "letter", "name": "Bad", "body": "{{ secret_key }}"},
+    )
+    assert "unknown placeholder 'secret_key'" in response.get_json()["errors"]["body"][0]
+
+
+def test_a_template_cannot_reach_python_internals(api):
+    body = "{{ client.name.__class__.__mro__ }}"
+    response = api.post(
+        "/api/v1/document-templates", json={"type": "letter", "name": "Bad", "body": body}
+    )
+    assert response.status_code == 422
+
+
+def test_a_broken_edit_changes_nothing(api):
+    template_id = _template(api, "{{ client.name }}", "letter", "en")
+    response = api.patch(
+        f"/api/v1/document-templates/{template_id}",
+        json={"version": 1, "body": "{% if %}"},
+    )
+    assert response.status_code == 422
+    assert api.get(f"/api/v1/document-templates/{template_id}").get_json()["body"] == (
+        "{{ client.name }}"
+    )
+
+
+def test_the_template_editor_shows_the_error_as_a_form_error(admin_client):
+    from tests.conftest import post_form
+
+    response = post_form(
+        admin_client,
+        "/documents/templates/new",
+        {"type": "letter", "name": "X", "language": "en", "body": "a\n{{ contact.nope }}"},
+        page="/documents/templates/new",
+    )
+    assert response.status_code == 422
+    assert "line 2, column 4: unknown placeholder" in response.get_data(as_text=True)
+
+
+def test_numbers_run_per_type_and_year(app, api):
+    client_id, _ = _client_with_contact(app)
+    proposal = _template(api, "{{ document.number }}", "proposal", "en")
+    invoice = _template(api, "{{ document.number }}", "invoice", "en")
+    year = date.today().year
+    numbers = [
+        api.post("/api/v1/documents", json={"template_id": t, "client_id": client_id}).get_json()[
+            "number"
+        ]
+        for t in (proposal, proposal, invoice, proposal)
+    ]
+    assert numbers == [
+        f"PROP-{year}-0001",
+        f"PROP-{year}-0002",
+        f"INV-{year}-0001",
+        f"PROP-{year}-0003",
+    ]
+
+
+def test_a_user_with_scope_own_cannot_see_another_managers_documents(app, api):
+    perms = ["clients.view", "documents.generate"]
+    owner_id = make_user(app, "owner@example.com", perms, {"clients": "own"})
+    make_user(app, "other@example.com", perms, {"clients": "own"})
+    client_id, _ = _client_with_contact(app, owner_id=owner_id)
+    template_id = _template(api, "{{ client.name }}", "letter", "en")
+    http = app.test_client()
+    owner = api_token(http, "owner@example.com")
+    other = api_token(http, "other@example.com")
+    created = http.post(
+        "/api/v1/documents",
+        json={"template_id": template_id, "client_id": client_id},
+        headers=owner,
+    )
+    assert created.status_code == 201
+    document_id = created.get_json()["id"]
+    assert http.get(f"/api/v1/documents/{document_id}/pdf", headers=owner).status_code == 200
+    assert http.get(f"/api/v1/documents/{document_id}/pdf", headers=other).status_code == 404
+    assert http.get(f"/api/v1/documents/{document_id}", headers=other).status_code == 404
+    assert http.get(f"/api/v1/documents?client_id={client_id}", headers=other).status_code == 404
+    assert (
+        http.post(
+            "/api/v1/documents",
+            json={"template_id": template_id, "client_id": client_id},
+            headers=other,
+        ).status_code
+        == 404
+    )
+    # The web download too.
+    from tests.conftest import login
+
+    browser = app.test_client()
+    login(browser, "other@example.com")
+    assert browser.get(f"/documents/{document_id}.pdf").status_code == 404
+
+
+def test_a_refusing_smtp_server_delays_the_email_without_losing_the_document(app, api, smtp_server):
+    client_id, contact_id = _client_with_contact(app)
+    template_id = _template(api)
+    document = api.post(
+        "/api/v1/documents", json={"template_id": template_id, "client_id": client_id}
+    ).get_json()
+    smtp_server.refuse = "451 4.3.0 Try again later"
+    response = api.post(
+        f"/api/v1/documents/{document['id']}/send", json={"email": "boss@romashka.example"}
+    )
+    assert response.status_code == 202
+    [sending] = api.get(f"/api/v1/documents/{document['id']}/sendings").get_json()
+    assert sending["status"] == "failed"
+    assert sending["attempts"] == 6  # the first try and five retries (immediate in tests)
+    assert "did not take" in sending["error"]
+    assert smtp_server.messages == []
+    assert api.get(f"/api/v1/documents/{document['id']}/pdf").status_code == 200
+
+    smtp_server.refuse = None
+    with app.app_context():
+        from core.documents import services
+        from core.documents.models import DocumentSending
+
+        services.retry_sending(db.session.get(DocumentSending, sending["id"]))
+    [sending] = api.get(f"/api/v1/documents/{document['id']}/sendings").get_json()
+    assert sending["status"] == "sent"
+    [message] = smtp_server.messages
+    assert message["To"] == "boss@romashka.example"
+
+
+def test_sending_needs_an_address(app, api):
+    client_id, _ = _client_with_contact(app)
+    template_id = _template(api, "{{ client.name }}", "letter", "en")
+    document = api.post(
+        "/api/v1/documents", json={"template_id": template_id, "client_id": client_id}
+    ).get_json()
+    response = api.post(f"/api/v1/documents/{document['id']}/send", json={"email": "not-mail"})
+    assert response.status_code == 422 and "email" in response.get_json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("first", "middle", "last", "language", "expected"),
+    [
+        ("Иван", "Петрович", "Сидоров", "ru", "Уважаемый Иван Петрович"),
+        ("Анна", "Сергеевна", "Иванова", "ru", "Уважаемая Анна Сергеевна"),
+        ("Ivan", "Petrovich", "Sidorov", "en", "Dear Ivan Petrovich"),
+        ("Maria", "", "Popescu", "ro", "Stimată doamnă Popescu"),
+        ("Hans", "", "Müller", "de", "Guten Tag Hans Müller"),
+    ],
+)
+def test_salutations_follow_the_language_and_the_name(first, middle, last, language, expected):
+    from core.documents.salutation import salutation
+
+    assert salutation(first, middle, last, language) == expected
