@@ -145,14 +145,6 @@ def settings() -> list[SettingDefinition]:
             "core.company_bank_code", _l("Bank code (BIC/SWIFT)"), default="", max_length=40
         ),
         SettingDefinition(
-            "core.attachment_max_mb",
-            _l("Largest attachment (MB)"),
-            "int",
-            default=20,
-            min_value=1,
-            max_value=1000,
-        ),
-        SettingDefinition(
             "core.default_locale",
             _l("Default language for new users"),
             "choice",

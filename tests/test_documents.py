@@ -302,3 +302,157 @@ def test_salutations_follow_the_language_and_the_name(first, middle, last, langu
     from core.documents.salutation import salutation
 
     assert salutation(first, middle, last, language) == expected
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def _upload(http, client_id, name, content, headers):
+    return http.post(
+        f"/api/v1/clients/{client_id}/attachments",
+        data={"file": (io.BytesIO(content), name)},
+        content_type="multipart/form-data",
+        headers=headers,
+    )
+
+
+def _stored_files(app) -> list:
+    from pathlib import Path
+
+    root = Path(app.instance_path) / "attachments"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def test_an_attachment_is_stored_outside_the_web_root_and_served_as_a_download(app):
+    perms = ["clients.view", "documents.attach"]
+    owner_id = make_user(app, "owner@example.com", perms, {"clients": "own"})
+    make_user(app, "other@example.com", perms, {"clients": "own"})
+    client_id, _ = _client_with_contact(app, owner_id=owner_id)
+    http = app.test_client()
+    owner = api_token(http, "owner@example.com")
+    other = api_token(http, "other@example.com")
+
+    created = _upload(http, client_id, "Договор скан.pdf", PDF_BYTES, owner)
+    assert created.status_code == 201, created.get_json()
+    attachment = created.get_json()
+    assert attachment["filename"] == "Договор скан.pdf"
+    [stored] = _stored_files(app)
+    assert stored.read_bytes() == PDF_BYTES
+    assert "Договор" not in stored.name and len(stored.name) == 32
+
+    url = f"/api/v1/clients/{client_id}/attachments/{attachment['id']}"
+    download = http.get(url, headers=owner)
+    assert download.status_code == 200 and download.data == PDF_BYTES
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    listed = http.get(f"/api/v1/clients/{client_id}/attachments", headers=owner).get_json()
+    assert [a["id"] for a in listed] == [attachment["id"]]
+
+    # Someone who may not see the client sees nothing, by any route.
+    assert http.get(url, headers=other).status_code == 404
+    assert http.get(f"/api/v1/clients/{client_id}/attachments", headers=other).status_code == 404
+    assert _upload(http, client_id, "x.pdf", PDF_BYTES, other).status_code == 404
+    from tests.conftest import login
+
+    browser = app.test_client()
+    login(browser, "other@example.com")
+    assert browser.get(f"/documents/attachments/{attachment['id']}").status_code == 404
+    assert http.delete(url, headers=other).status_code == 404
+    assert len(_stored_files(app)) == 1
+
+
+def test_only_the_uploader_or_an_admin_deletes_an_attachment(app, api):
+    perms = ["clients.view", "documents.attach"]
+    make_user(app, "colleague@example.com", perms, {"clients": "all"})
+    client_id, _ = _client_with_contact(app)
+    created = _upload(
+        app.test_client(), client_id, "notes.txt", "Привет".encode(), api_headers(app)
+    )
+    attachment_id = created.get_json()["id"]
+    url = f"/api/v1/clients/{client_id}/attachments/{attachment_id}"
+    http = app.test_client()
+    colleague = api_token(http, "colleague@example.com")
+    assert http.delete(url, headers=colleague).status_code == 403
+    assert api.delete(url).status_code == 204
+    assert _stored_files(app) == []
+    assert api.get(url).status_code == 404
+    with app.app_context():
+        from core.audit.models import AuditLog
+
+        actions = [
+            a.action
+            for a in db.session.query(AuditLog).filter_by(
+                entity="attachments", entity_id=attachment_id
+            )
+        ]
+    assert actions == ["create", "delete"]
+
+
+def api_headers(app) -> dict:
+    return api_token(app.test_client())
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "status", "message"),
+    [
+        ("script.exe", b"MZ\x90\x00", 422, "not allowed"),
+        ("virus.pdf", b"MZ\x90\x00 not a pdf", 422, "not PDF"),
+        ("photo.png", b"\xff\xd8\xff\xe0 a jpeg", 422, "not PNG"),
+        ("table.xlsx", b"PK\x03\x04 broken zip", 422, "not XLSX"),
+        ("binary.txt", b"abc\x00def", 422, "not TXT"),
+        ("empty.pdf", b"", 422, "empty"),
+        ("noextension", b"%PDF-1.4", 422, "not allowed"),
+    ],
+)
+def test_bad_uploads_are_refused_and_nothing_is_stored(app, name, content, status, message):
+    client_id, _ = _client_with_contact(app)
+    response = _upload(app.test_client(), client_id, name, content, api_headers(app))
+    assert response.status_code == status
+    assert message in response.get_json()["errors"]["file"][0]
+    assert _stored_files(app) == []
+
+
+def test_an_upload_over_the_limit_is_refused(app):
+    app.config["CRM_ATTACHMENT_MAX_MB"] = 0.01  # about 10 KB
+    client_id, _ = _client_with_contact(app)
+    headers = api_headers(app)
+    big = PDF_BYTES + b"0" * 20_000
+    response = _upload(app.test_client(), client_id, "big.pdf", big, headers)
+    assert response.status_code == 413
+    assert "larger than" in response.get_json()["errors"]["file"][0]
+    assert _stored_files(app) == []
+    assert _upload(app.test_client(), client_id, "ok.pdf", PDF_BYTES, headers).status_code == 201
+
+
+def test_office_files_images_and_csv_are_accepted(app):
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+    client_id, _ = _client_with_contact(app)
+    headers = api_headers(app)
+    for name, content in [
+        ("offer.docx", buffer.getvalue()),
+        ("logo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 16),
+        ("prices.csv", "name;price\nЧай;10\n".encode()),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 16),
+    ]:
+        response = _upload(app.test_client(), client_id, name, content, headers)
+        assert response.status_code == 201, (name, response.get_json())
+
+
+def test_the_card_shows_attachments_and_uploads_through_the_form(app, admin_client):
+    from tests.conftest import csrf_token
+
+    client_id, _ = _client_with_contact(app)
+    token = csrf_token(admin_client, f"/clients/{client_id}")
+    response = admin_client.post(
+        f"/documents/attachments/client/{client_id}",
+        data={"file": (io.BytesIO(PDF_BYTES), "скан.pdf"), "csrf_token": token},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    html = admin_client.get(f"/clients/{client_id}").get_data(as_text=True)
+    assert "скан.pdf" in html and "Attach a file" in html

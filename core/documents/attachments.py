@@ -93,9 +93,7 @@ ALLOWED: dict[str, tuple[str, Callable[[Path, bytes], bool]]] = {
 
 
 def max_bytes() -> int:
-    from core.settings.services import get
-
-    return int(get("core.attachment_max_mb") or 20) * 1024 * 1024
+    return int(current_app.config["CRM_ATTACHMENT_MAX_MB"] * 1024 * 1024)
 
 
 def folder() -> Path:
