@@ -456,3 +456,77 @@ def test_the_card_shows_attachments_and_uploads_through_the_form(app, admin_clie
     assert response.status_code == 302
     html = admin_client.get(f"/clients/{client_id}").get_data(as_text=True)
     assert "скан.pdf" in html and "Attach a file" in html
+
+
+def test_plugins_add_variables_through_document_variables(app, api):
+    from tests.conftest import disable, enable
+
+    enable(app, "hello")
+    client_id, _ = _client_with_contact(app)
+    body = (
+        "{{ hello.greeting }}\n\n| Name | Price |\n"
+        "{% for line in hello.lines %}| {{ line.name }} | {{ line.price }} |\n{% endfor %}"
+    )
+    template_id = _template(api, body, "invoice", "en")
+    refused = api.post(
+        "/api/v1/document-templates",
+        json={"type": "letter", "name": "Bad", "body": "{{ hello.greting }}"},
+    )
+    assert "unknown placeholder 'hello.greting'" in refused.get_json()["errors"]["body"][0]
+
+    document = api.post(
+        "/api/v1/documents", json={"template_id": template_id, "client_id": client_id}
+    ).get_json()
+    text = _pdf_text(api.get(f"/api/v1/documents/{document['id']}/pdf").data)
+    assert f"Привет from client {client_id} for Ada Admin" in text
+    assert "Чай" in text and "Café" in text
+
+    disable(app, "hello")
+    refused = api.post(
+        "/api/v1/document-templates",
+        json={"type": "letter", "name": "Needs hello", "body": "{{ hello.greeting }}"},
+    )
+    assert refused.status_code == 422
+
+
+def test_a_document_links_only_to_a_record_the_user_may_see(app, api):
+    client_id, _ = _client_with_contact(app)
+    template_id = _template(api, "{{ client.name }}", "act", "en")
+    refused = api.post(
+        "/api/v1/documents",
+        json={
+            "template_id": template_id,
+            "client_id": client_id,
+            "link": {"kind": "sales.deal", "id": 7},
+        },
+    )
+    assert refused.status_code == 422 and "link" in refused.get_json()["errors"]
+    linked = api.post(
+        "/api/v1/documents",
+        json={
+            "template_id": template_id,
+            "client_id": client_id,
+            "link": {"kind": "client", "id": client_id},
+        },
+    )
+    assert linked.status_code == 201
+    assert (linked.get_json()["record_kind"], linked.get_json()["record_id"]) == (
+        "client",
+        client_id,
+    )
+
+
+def test_generating_from_the_card_form(app, admin_client, api):
+    from tests.conftest import post_form
+
+    client_id, contact_id = _client_with_contact(app)
+    template_id = _template(api)
+    response = post_form(
+        admin_client,
+        f"/documents/generate/{client_id}",
+        {"template_id": str(template_id), "contact_id": str(contact_id)},
+        page=f"/clients/{client_id}",
+    )
+    assert response.status_code == 302
+    html = admin_client.get(f"/clients/{client_id}").get_data(as_text=True)
+    assert f"PROP-{date.today().year}-0001" in html
