@@ -530,3 +530,38 @@ def test_generating_from_the_card_form(app, admin_client, api):
     assert response.status_code == 302
     html = admin_client.get(f"/clients/{client_id}").get_data(as_text=True)
     assert f"PROP-{date.today().year}-0001" in html
+
+
+def test_documents_generated_at_the_same_time_get_distinct_numbers(app, api):
+    import threading
+
+    from core.clients.models import Client
+    from core.documents import services
+    from core.documents.models import DocumentTemplate
+    from core.users.models import User
+
+    client_id, _ = _client_with_contact(app)
+    template_id = _template(api, "{{ document.number }}", "contract", "en")
+    numbers: list[str] = []
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with app.app_context():
+                for _ in range(4):
+                    template = db.session.get(DocumentTemplate, template_id)
+                    client = db.session.get(Client, client_id)
+                    user = db.session.query(User).first()
+                    numbers.append(services.generate(template, client, user).number)
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    year = date.today().year
+    assert sorted(numbers) == [f"CON-{year}-{n:04d}" for n in range(1, 13)]
