@@ -178,6 +178,13 @@ def test_a_broken_edit_changes_nothing(api):
     assert api.get(f"/api/v1/document-templates/{template_id}").get_json()["body"] == (
         "{{ client.name }}"
     )
+    changed = api.patch(
+        f"/api/v1/document-templates/{template_id}",
+        json={"version": 1, "body": "{{ client.tax_id }}"},
+    )
+    assert changed.status_code == 200 and changed.get_json()["version"] == 2
+    stale = api.patch(f"/api/v1/document-templates/{template_id}", json={"version": 1, "name": "x"})
+    assert stale.status_code == 409
 
 
 def test_the_template_editor_shows_the_error_as_a_form_error(admin_client):
@@ -565,3 +572,21 @@ def test_documents_generated_at_the_same_time_get_distinct_numbers(app, api):
     assert failures == []
     year = date.today().year
     assert sorted(numbers) == [f"CON-{year}-{n:04d}" for n in range(1, 13)]
+
+
+def test_an_upload_to_an_unknown_or_hidden_record_is_not_found(app, admin_client):
+    from tests.conftest import csrf_token
+
+    client_id, _ = _client_with_contact(app)
+    token = csrf_token(admin_client, f"/clients/{client_id}")
+    for path in (
+        f"/documents/attachments/sales.deal/{client_id}",
+        "/documents/attachments/client/999",
+    ):
+        response = admin_client.post(
+            path,
+            data={"file": (io.BytesIO(PDF_BYTES), "a.pdf"), "csrf_token": token},
+            content_type="multipart/form-data",
+        )
+        assert response.status_code == 404
+    assert _stored_files(app) == []

@@ -23,11 +23,17 @@ class TemplateInSchema(Schema):
     active = fields.Boolean(load_default=True)
 
 
-class TemplatePatchSchema(TemplateInSchema):
-    version = fields.Integer(required=True)
+class TemplatePatchSchema(Schema):
+    """Only the fields sent change; ``version`` is the one read (a stale one gets 409)."""
 
-    class Meta:
-        partial = ("type", "name", "body")
+    version = fields.Integer(required=True)
+    type = fields.String(validate=validate.OneOf(list(TYPES)))
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
+    body = fields.String(validate=validate.Length(max=200_000))
+    email_subject = fields.String(validate=validate.Length(max=300))
+    email_body = fields.String(validate=validate.Length(max=20_000))
+    active = fields.Boolean()
 
 
 class TemplateOutSchema(Schema):

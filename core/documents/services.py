@@ -100,9 +100,11 @@ def save_template(
     if "name" in data and not str(data["name"]).strip():
         errors["name"] = ["Give the template a name."]
     if not errors:
+        # The saved texts too: a new type or language may change what they can use.
         for field in ("body", "email_subject", "email_body"):
-            if field in data and data[field]:
-                problem = check_body(data[field], template_type, language)
+            source = data.get(field, getattr(template, field, "") if template else "")
+            if source:
+                problem = check_body(source, template_type, language)
                 if problem:
                     errors[field] = [problem]
     if errors:

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from marshmallow import ValidationError
 
+from core import records
 from core.api import _flatten
 from core.clients import queries
 from core.clients.models import Client, ContactPerson
@@ -162,22 +163,31 @@ def retry(sending_id: int):
 # --- attachments ----------------------------------------------------------------------------
 
 
-@bp.route("/attachments/client/<int:client_id>", methods=["POST"])
+def _back_to(kind: str, record_id: int):
+    if kind == "client":
+        return _card(record_id, "attachments")
+    linked = records.visible(kind, record_id, current_principal())
+    return redirect(linked.url if linked and linked.url else url_for("web.dashboard"))
+
+
+@bp.route("/attachments/<kind>/<int:record_id>", methods=["POST"])
 @requires("documents.attach")
-def upload(client_id: int):
-    client = queries.get_visible(client_id, current_principal()) or abort(404)
+def upload(kind: str, record_id: int):
+    """Attach a file to a record of any kind declared through ``record_types``."""
+    if records.visible(kind, record_id, current_principal()) is None:
+        abort(404)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash(_("Choose a file."), "error")
-        return _card(client.id, "attachments")
+        return _back_to(kind, record_id)
     try:
         attachments.save_upload(
-            "client", client.id, upload.filename, upload.stream, current_principal()
+            kind, record_id, upload.filename, upload.stream, current_principal()
         )
         flash(_("The file is attached."), "success")
     except ValidationFailed as exc:
         _flash_errors(exc.errors)
-    return _card(client.id, "attachments")
+    return _back_to(kind, record_id)
 
 
 @bp.route("/attachments/<int:attachment_id>")
@@ -197,9 +207,7 @@ def attachment_delete(attachment_id: int):
         flash(_("The file is deleted."), "success")
     except ValidationFailed as exc:
         _flash_errors(exc.errors)
-    if kind == "client":
-        return _card(record_id, "attachments")
-    return redirect(url_for("web.dashboard"))
+    return _back_to(kind, record_id)
 
 
 # --- templates (admin) ----------------------------------------------------------------------
