@@ -258,6 +258,23 @@ def record_types() -> list[RecordType]:
 
 
 @hookimpl
+def client_merged(survivor, merged_ids: list[int]) -> None:
+    # Documents and files of merged clients belong to the survivor from now on.
+    from core.db import db
+    from core.documents.models import Attachment, Document
+
+    db.session.execute(
+        sa.update(Document).where(Document.client_id.in_(merged_ids)).values(client_id=survivor.id)
+    )
+    db.session.execute(
+        sa.update(Attachment)
+        .where(Attachment.record_kind == "client", Attachment.record_id.in_(merged_ids))
+        .values(record_id=survivor.id)
+    )
+    db.session.commit()
+
+
+@hookimpl
 def client_purged(client_id: int) -> None:
     # Documents go with the client (ON DELETE CASCADE); attachments are files too.
     from core.documents.attachments import purge_record

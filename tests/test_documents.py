@@ -590,3 +590,40 @@ def test_an_upload_to_an_unknown_or_hidden_record_is_not_found(app, admin_client
         )
         assert response.status_code == 404
     assert _stored_files(app) == []
+
+
+def test_a_merge_moves_documents_and_files_to_the_surviving_client(app, api):
+    survivor_id, _ = _client_with_contact(app, name="Ромашка")
+    merged_id, _ = _client_with_contact(app, name="ООО Ромашка")
+    template_id = _template(api, "{{ client.name }}", "letter", "en")
+    document = api.post(
+        "/api/v1/documents", json={"template_id": template_id, "client_id": merged_id}
+    ).get_json()
+    _upload(app.test_client(), merged_id, "a.pdf", PDF_BYTES, api_headers(app))
+    version = api.get(f"/api/v1/clients/{survivor_id}").get_json()["version"]
+    merged = api.post(
+        "/api/v1/clients/merge",
+        json={"survivor_id": survivor_id, "merged_ids": [merged_id], "version": version},
+    )
+    assert merged.status_code == 200, merged.get_json()
+    listed = api.get(f"/api/v1/documents?client_id={survivor_id}").get_json()
+    assert [d["id"] for d in listed] == [document["id"]]
+    files = api.get(f"/api/v1/clients/{survivor_id}/attachments").get_json()
+    assert [f["filename"] for f in files] == ["a.pdf"]
+
+
+def test_purging_a_client_deletes_its_documents_and_files(app, api):
+    client_id, _ = _client_with_contact(app)
+    template_id = _template(api, "{{ client.name }}", "letter", "en")
+    document = api.post(
+        "/api/v1/documents", json={"template_id": template_id, "client_id": client_id}
+    ).get_json()
+    _upload(app.test_client(), client_id, "a.pdf", PDF_BYTES, api_headers(app))
+    assert api.delete(f"/api/v1/clients/{client_id}").status_code == 204
+    assert api.post(f"/api/v1/clients/{client_id}/purge").status_code == 204
+    assert _stored_files(app) == []
+    with app.app_context():
+        from core.documents.models import Attachment, Document
+
+        assert db.session.get(Document, document["id"]) is None
+        assert db.session.query(Attachment).count() == 0
