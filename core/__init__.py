@@ -67,6 +67,7 @@ def _import_models() -> None:
     from core.clients import models as _clients  # noqa: F401
     from core.clients.dupscan import models as _dupscan  # noqa: F401
     from core.clients.imports import models as _imports  # noqa: F401
+    from core.documents import models as _documents  # noqa: F401
     from core.interactions import models as _interactions  # noqa: F401
     from core.notifications import models as _notifications  # noqa: F401
     from core.plugin_system import models as _plugins  # noqa: F401
@@ -86,6 +87,8 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.clients.imports.api import blp as imports_api
     from core.clients.imports.views import bp as imports_bp
     from core.clients.views import bp as clients_bp
+    from core.documents.api import blueprints as documents_api_blueprints
+    from core.documents.views import bp as documents_bp
     from core.interactions.api import blp as interactions_api
     from core.interactions.views import bp as interactions_bp
     from core.notifications.api import blp as notifications_api
@@ -115,6 +118,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         tasks_bp,
         notifications_bp,
         interactions_bp,
+        documents_bp,
     ):
         app.register_blueprint(blueprint)
     for blueprint in (
@@ -130,6 +134,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         tasks_api,
         notifications_api,
         interactions_api,
+        *documents_api_blueprints,
     ):
         api.register_blueprint(blueprint)
 

@@ -14,6 +14,7 @@ from core.clients.global_search import search_clients
 from core.clients.imports.services import run_import
 from core.clients.taxids import COUNTRIES as TAX_ID_COUNTRIES
 from core.config import SUPPORTED_LOCALES
+from core.documents.services import SEND_RETRIES, deliver_sending
 from core.notifications import deliver, send_email, send_in_app
 from core.plugin_system import hookimpl
 from core.plugin_system.types import (
@@ -64,6 +65,9 @@ def permissions() -> list[Permission]:
         Permission("interactions.view", _l("See calls, meetings and notes on clients")),
         Permission("interactions.edit", _l("Record, change and delete calls, meetings and notes")),
         Permission("comments.write", _l("Comment on records and mention colleagues")),
+        Permission("documents.templates", _l("Edit document templates")),
+        Permission("documents.generate", _l("Generate documents from templates and e-mail them")),
+        Permission("documents.attach", _l("Upload attachments to records they may see")),
     ]
 
 
@@ -87,6 +91,13 @@ def menu_items() -> list[MenuItem]:
             "clients.configure",
             "clients.configure",
             weight=35,
+            section="admin",
+        ),
+        MenuItem(
+            _l("Document templates"),
+            "documents.templates",
+            "documents.templates",
+            weight=37,
             section="admin",
         ),
         MenuItem(_l("Trash"), "clients.trash", "clients.trash", weight=45, section="admin"),
@@ -136,6 +147,19 @@ def settings() -> list[SettingDefinition]:
             "core.company_address", _l("Company address"), default="", max_length=500
         ),
         SettingDefinition("core.company_tax_id", _l("Company tax id"), default="", max_length=40),
+        SettingDefinition("core.company_phone", _l("Company phone"), default="", max_length=40),
+        SettingDefinition("core.company_email", _l("Company e-mail"), default="", max_length=254),
+        SettingDefinition("core.company_bank_name", _l("Bank"), default="", max_length=200),
+        SettingDefinition(
+            "core.company_bank_account",
+            _l("Bank account (IBAN)"),
+            default="",
+            help=_l("Shown in documents as company.bank_account."),
+            max_length=60,
+        ),
+        SettingDefinition(
+            "core.company_bank_code", _l("Bank code (BIC/SWIFT)"), default="", max_length=40
+        ),
         SettingDefinition(
             "core.default_locale",
             _l("Default language for new users"),
@@ -228,6 +252,8 @@ def jobs(app: Flask) -> list[Job]:
         # An import that stops is marked failed and goes on when the user asks; no retries.
         Job("core.import_clients", run_import, retries=0),
         Job("core.duplicate_scan", run_duplicate_scan, retries=2),
+        # A mail server that is down delays the e-mail (backoff) but loses nothing.
+        Job("core.send_document", deliver_sending, retries=SEND_RETRIES),
     ]
 
 
@@ -239,6 +265,7 @@ def search(user, query: str, limit: int) -> list[SearchResult]:
 @hookimpl
 def client_card_panels() -> list[CardPanel]:
     from core.clients.views import render_contacts_panel, render_relations_panel
+    from core.documents.views import render_attachments_panel, render_documents_panel
     from core.interactions.views import render_timeline_panel
     from core.tasks.views import render_client_tasks_panel
 
@@ -246,6 +273,8 @@ def client_card_panels() -> list[CardPanel]:
         CardPanel("core.tasks", _l("Tasks"), render_client_tasks_panel, "tasks.view", weight=30),
         CardPanel("core.contacts", _l("Contact persons"), render_contacts_panel, weight=10),
         CardPanel("core.relations", _l("Relations"), render_relations_panel, weight=20),
+        CardPanel("core.documents", _l("Documents"), render_documents_panel, weight=35),
+        CardPanel("core.attachments", _l("Attachments"), render_attachments_panel, weight=40),
         # The timeline (interactions, comments, history) closes the card, after every
         # plugin's panels.
         CardPanel("core.timeline", _l("Timeline"), render_timeline_panel, weight=1000),
@@ -337,3 +366,28 @@ def reports() -> list[Report]:
     from core.reports import activity, clients
 
     return [*clients.reports(), *activity.reports()]
+
+
+@hookimpl
+def client_merged(survivor, merged_ids: list[int]) -> None:
+    # Documents and files of merged clients belong to the survivor from now on.
+    from core.db import db
+    from core.documents.models import Attachment, Document
+
+    db.session.execute(
+        sa.update(Document).where(Document.client_id.in_(merged_ids)).values(client_id=survivor.id)
+    )
+    db.session.execute(
+        sa.update(Attachment)
+        .where(Attachment.record_kind == "client", Attachment.record_id.in_(merged_ids))
+        .values(record_id=survivor.id)
+    )
+    db.session.commit()
+
+
+@hookimpl
+def client_purged(client_id: int) -> None:
+    # Documents go with the client (ON DELETE CASCADE); attachments are files too.
+    from core.documents.attachments import purge_record
+
+    purge_record("client", client_id)

@@ -85,6 +85,8 @@ def build_config(instance_path: Path, overrides: dict[str, Any] | None = None) -
         "BOOTSTRAP_SERVE_LOCAL": True,
         "MAX_CONTENT_LENGTH": _int("CRM_MAX_UPLOAD_MB", 60) * 1024 * 1024,
         "CRM_IMPORT_MAX_MB": _int("CRM_IMPORT_MAX_MB", 25),
+        # The largest file attached to a record (checked while it is read; nothing is kept).
+        "CRM_ATTACHMENT_MAX_MB": _int("CRM_ATTACHMENT_MAX_MB", 20),
         "API_TITLE": "CRM API",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

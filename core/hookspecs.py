@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         TimelineCursor,
         TimelineItem,
     )
+    from core.records import Linked
     from core.users.models import User
 
 hookspec = pluggy.HookspecMarker("crm")
@@ -197,6 +198,31 @@ def timeline_items(
     :return: a list of ``TimelineItem(kind, at, id, title, body="", url=None, label="",
         icon="", weight=100, actor="")``; ``(at, kind, id)`` must be unique and ``at`` is
         a naive UTC datetime.
+    """
+
+
+# --- declarations: collected for the admin pages and checks ------------------------------
+
+
+@hookspec
+def document_variables(
+    app: Flask, template_type: str, record: Linked | None, user: User | None
+) -> dict[str, Any]:
+    """Add variables to document template bodies (deal lines and totals, a ticket's text).
+
+    Called when a document is generated from a template, and when an admin saves a template
+    (then ``record`` and ``user`` are None: return the same names with sample values, so
+    placeholders using them are accepted and the body is tried out).
+
+    :param app: the Flask application.
+    :param template_type: contract, proposal, invoice, letter or act.
+    :param record: the record the document is generated for, as a ``core.records.Linked``
+        (``kind``, ``id``, ``title``, ``url``): the linked record (``"sales.deal"`` 7) or,
+        without a link, the client (``"client"``); None when a template is being checked.
+    :param user: who generates the document; None when a template is being checked.
+    :return: a dict of variable name -> value (strings, numbers, lists, dicts); return
+        ``{}`` for records that are not yours. Core's names (client, contact, user, company,
+        document, today) cannot be overridden.
     """
 
 

@@ -235,6 +235,17 @@ class HelloPlugin:
         return [SearchResult("greeting", g.text, "/hello/", weight=50) for g in rows]
 
     @hookimpl
+    def document_variables(self, template_type, record, user):
+        if record is None:  # a template is being checked: sample values
+            return {"hello": {"greeting": "Hi", "lines": [{"name": "Sample", "price": "1"}]}}
+        return {
+            "hello": {
+                "greeting": f"Привет from {record.kind} {record.id} for {user.name}",
+                "lines": [{"name": "Чай", "price": "10"}, {"name": "Café", "price": "12"}],
+            }
+        }
+
+    @hookimpl
     def client_created(self, client):
         _record("client_created", client.name)
 

@@ -1,0 +1,1 @@
+"""Documents from templates (contracts, proposals, invoices, letters, acts) and attachments."""
