@@ -283,9 +283,16 @@ def client_card_panels() -> list[CardPanel]:
 
 @hookimpl
 def timeline_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+    from core.documents.timeline import document_items, sending_items
     from core.interactions.timeline import core_items
+    from core.tasks.timeline import task_items
 
-    return core_items(client, user, kinds, before, limit)
+    return [
+        *core_items(client, user, kinds, before, limit),
+        *task_items(client, user, kinds, before, limit),
+        *document_items(client, user, kinds, before, limit),
+        *sending_items(client, user, kinds, before, limit),
+    ]
 
 
 @hookimpl
@@ -296,7 +303,9 @@ def client_created(client) -> None:
 
 @hookimpl
 def client_updated(client, changes) -> None:
-    if "next_contact_on" in changes and client.next_contact_on is not None:
+    if "next_contact_on" in changes or (
+        "owner_id" in changes and client.next_contact_on is not None
+    ):
         _next_contact_changed(client)
     if "owner_id" in changes:
         _tell_new_owner(client, changes["owner_id"][1])
@@ -370,18 +379,23 @@ def reports() -> list[Report]:
 
 @hookimpl
 def client_merged(survivor, merged_ids: list[int]) -> None:
-    # Documents and files of merged clients belong to the survivor from now on.
+    # Calls, comments, tasks, documents and files of merged clients belong to the survivor
+    # from now on (their rows keep who did what and when).
     from core.db import db
     from core.documents.models import Attachment, Document
+    from core.interactions.models import Comment, Interaction
+    from core.tasks.models import Task
 
-    db.session.execute(
-        sa.update(Document).where(Document.client_id.in_(merged_ids)).values(client_id=survivor.id)
-    )
-    db.session.execute(
-        sa.update(Attachment)
-        .where(Attachment.record_kind == "client", Attachment.record_id.in_(merged_ids))
-        .values(record_id=survivor.id)
-    )
+    for model in (Document, Interaction):
+        db.session.execute(
+            sa.update(model).where(model.client_id.in_(merged_ids)).values(client_id=survivor.id)
+        )
+    for model in (Attachment, Comment, Task):
+        db.session.execute(
+            sa.update(model)
+            .where(model.record_kind == "client", model.record_id.in_(merged_ids))
+            .values(record_id=survivor.id)
+        )
     db.session.commit()
 
 

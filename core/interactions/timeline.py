@@ -36,6 +36,9 @@ KIND_LABELS = {
     "note": _l("Note"),
     "comment": _l("Comment"),
     "next_contact": _l("Next contact"),
+    "task": _l("Task"),
+    "document": _l("Document"),
+    "document_email": _l("Document e-mail"),
     "history": _l("History"),
 }
 KIND_ICONS = {
@@ -48,11 +51,17 @@ KIND_ICONS = {
     "note": "📝",
     "comment": "💬",
     "next_contact": "⏰",
+    "task": "☑",
+    "document": "📄",
+    "document_email": "✉",
     "history": "✎",
 }
 KIND_WEIGHTS = {kind: 10 + n for n, kind in enumerate(KINDS)} | {
     "comment": 20,
     "next_contact": 30,
+    "task": 40,
+    "document": 50,
+    "document_email": 55,
     "history": 90,
 }
 DIRECTION_LABELS = {"in": _l("incoming"), "out": _l("outgoing")}

@@ -36,7 +36,7 @@ bp = Blueprint("interactions", __name__)
 PAGE_SIZE = 20
 KIND_NAME = re.compile(r"^[a-z0-9_.]{1,40}$")
 # Kinds offered in the filter even before an item of theirs is on the page.
-FILTER_KINDS = (*KINDS, "comment", "next_contact", "history")
+FILTER_KINDS = (*KINDS, "comment", "next_contact", "task", "document", "history")
 
 
 def _kinds_arg() -> frozenset[str] | None:

@@ -2,9 +2,8 @@
 
 Each ``ActivityMeasure`` counts one kind of work per user with one grouped query; the
 report joins them by user, applies the scope to the manager (a user with scope "own"
-sees only their own line, "team" their team's) and the team filter. Core measures what
-exists today (clients created and updated); calls, meetings and tasks done or overdue
-join ``MEASURES`` when core.interactions and core.tasks land, each as one more entry.
+sees only their own line, "team" their team's) and the team filter. Core measures calls
+and meetings recorded, tasks done and tasks that ran late, clients created and updated.
 Plugins add their own per-manager reports through the ``reports`` hook.
 """
 
@@ -20,9 +19,11 @@ from flask_babel import lazy_gettext as _l
 
 from core.audit.models import AuditLog
 from core.clients.models import Client
-from core.db import db
+from core.db import db, utcnow
+from core.interactions.models import Interaction
 from core.plugin_system.types import Report, ReportChart, ReportColumn, ReportFilter, ReportResult
 from core.security import scoped
+from core.tasks.models import ACTIVE_STATUSES, Task
 from core.users.models import User
 
 
@@ -58,7 +59,49 @@ def _clients_updated(start: datetime, end: datetime) -> sa.Select:
     )
 
 
+def _interactions(kind: str) -> Callable[[datetime, datetime], sa.Select]:
+    def count(start: datetime, end: datetime) -> sa.Select:
+        return (
+            sa.select(Interaction.user_id, sa.func.count())
+            .where(
+                Interaction.kind == kind,
+                Interaction.occurred_at >= start,
+                Interaction.occurred_at < end,
+            )
+            .group_by(Interaction.user_id)
+        )
+
+    return count
+
+
+def _tasks_done(start: datetime, end: datetime) -> sa.Select:
+    return (
+        sa.select(Task.assignee_id, sa.func.count())
+        .where(Task.status == "done", Task.completed_at >= start, Task.completed_at < end)
+        .group_by(Task.assignee_id)
+    )
+
+
+def _tasks_overdue(start: datetime, end: datetime) -> sa.Select:
+    """Tasks due in the period that were not done in time: still open past their due
+    time, or done after it."""
+    now = utcnow()
+    late = sa.or_(
+        sa.and_(Task.status.in_(ACTIVE_STATUSES), Task.due_at < now),
+        sa.and_(Task.status == "done", Task.completed_at > Task.due_at),
+    )
+    return (
+        sa.select(Task.assignee_id, sa.func.count())
+        .where(Task.due_at >= start, Task.due_at < end, late)
+        .group_by(Task.assignee_id)
+    )
+
+
 MEASURES: tuple[ActivityMeasure, ...] = (
+    ActivityMeasure("calls", _l("Calls"), _interactions("call")),
+    ActivityMeasure("meetings", _l("Meetings"), _interactions("meeting")),
+    ActivityMeasure("tasks_done", _l("Tasks done"), _tasks_done),
+    ActivityMeasure("tasks_overdue", _l("Tasks overdue"), _tasks_overdue),
     ActivityMeasure("clients_created", _l("Clients created"), _clients_created),
     ActivityMeasure("clients_updated", _l("Clients updated"), _clients_updated),
 )

@@ -42,6 +42,8 @@ class Task(Audited, BusinessMixin, db.Model):
     reminded_at: Mapped[datetime | None] = mapped_column(nullable=True)
     overdue_notified_at: Mapped[datetime | None] = mapped_column(nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # What made the task, when it was not a person: "core.next_contact", a template's code.
+    origin: Mapped[str | None] = mapped_column(sa.String(80), nullable=True)
 
     assignee: Mapped[User] = relationship(foreign_keys=[assignee_id])
     creator: Mapped[User | None] = relationship(foreign_keys="Task.created_by_id")

@@ -411,6 +411,7 @@ def create_from_template(
         record_id=link[1] if link else None,
         remind_before_minutes=default_reminder(user.id),
         created_by_id=getattr(actor, "id", None),
+        origin=template.code,
     )
     db.session.add(task)
     db.session.commit()
@@ -425,3 +426,59 @@ def resolve_tasks(ids: list[int], user: Any) -> dict[int, tuple[str, str]]:
         task_id: (title, url_for("tasks.edit", task_id=task_id))
         for task_id, title in db.session.execute(query)
     }
+
+
+NEXT_CONTACT = "core.next_contact"
+NEXT_CONTACT_HOUR = 9  # the reminder is due at 9:00 on the day, in the owner's time zone
+
+
+def remind_next_contact(client: Any, actor: Any = None) -> Task | None:
+    """Keep one open task "Contact <client>" for the client's owner, due on the client's
+    next contact date: created when the date is set, moved when it changes (and handed to
+    the new owner), cancelled when the date is cleared. Returns the task, if any."""
+    existing = db.session.execute(
+        sa.select(Task).where(
+            Task.origin == NEXT_CONTACT,
+            Task.record_kind == "client",
+            Task.record_id == client.id,
+            Task.status.in_(ACTIVE_STATUSES),
+        )
+    ).scalar_one_or_none()
+    owner = db.session.get(User, client.owner_id) if client.owner_id else None
+    if client.next_contact_on is None or owner is None or not owner.active:
+        if existing is not None:
+            existing.status = "cancelled"
+            db.session.commit()
+        return None
+    due = to_utc(datetime.combine(client.next_contact_on, time(NEXT_CONTACT_HOUR)), owner.timezone)
+    if existing is not None:
+        if existing.due_at == due and existing.assignee_id == owner.id:
+            return existing
+        changed = {"due_at": due, "assignee_id": owner.id}
+        old_assignee = existing.assignee_id
+        existing.due_at, existing.assignee_id = due, owner.id
+        _reset_reminders(existing, changed)
+        db.session.commit()
+        if existing.assignee_id != old_assignee:
+            _notify_assigned(existing, getattr(actor, "id", None))
+        return existing
+    with force_locale(owner.locale):
+        title = _("Contact %(name)s", name=client.name)[:300]
+    task = Task(
+        title=title,
+        description="",
+        assignee_id=owner.id,
+        due_at=due,
+        priority="normal",
+        status="open",
+        result="",
+        record_kind="client",
+        record_id=client.id,
+        remind_before_minutes=default_reminder(owner.id),
+        created_by_id=getattr(actor, "id", None),
+        origin=NEXT_CONTACT,
+    )
+    db.session.add(task)
+    db.session.commit()
+    _notify_assigned(task, getattr(actor, "id", None))
+    return task

@@ -84,6 +84,7 @@ def upgrade() -> None:
     sa.Column('reminded_at', sa.DateTime(), nullable=True),
     sa.Column('overdue_notified_at', sa.DateTime(), nullable=True),
     sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.Column('origin', sa.String(length=80), nullable=True),
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),

@@ -1,0 +1,56 @@
+"""Tasks linked to a client, as items of the client's timeline (kind "task")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import url_for
+from flask_babel import gettext as _
+
+from core.db import db
+from core.plugin_system.types import TimelineItem
+from core.tasks.models import Task
+from core.tasks.services import scoped, to_local
+from core.tasks.views import STATUS_LABELS
+from core.users.models import User
+
+
+def task_items(client: Any, user: Any, kinds, before, limit: int) -> list[TimelineItem]:
+    """The tasks linked to ``client`` that ``user`` may see, newest first, by when they were
+    set (a task's due time moves; its creation does not, so pages stay stable)."""
+    if (kinds is not None and "task" not in kinds) or not user.has_permission("tasks.view"):
+        return []
+    assignee = sa.orm.aliased(User)
+    query = (
+        sa.select(Task, assignee.name, assignee.timezone)
+        .join(assignee, assignee.id == Task.assignee_id)
+        .where(Task.record_kind == "client", Task.record_id == client.id)
+        .order_by(Task.created_at.desc(), Task.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(before.older(Task.created_at, Task.id, "task"))
+    out = []
+    for task, assignee_name, tz_name in db.session.execute(scoped(query, user)):
+        facts = [_("for %(name)s", name=assignee_name), str(STATUS_LABELS[task.status]).lower()]
+        due = to_local(task.due_at, tz_name)
+        if due is not None:
+            facts.append(_("due %(when)s", when=f"{due:%Y-%m-%d %H:%M}"))
+        body = task.description
+        if task.result:
+            body = f"{body}\n{_('Result')}: {task.result}".strip()
+        out.append(
+            TimelineItem(
+                kind="task",
+                at=task.created_at,
+                id=task.id,
+                title=f"{task.title} ({', '.join(facts)})",
+                body=body,
+                url=url_for("tasks.edit", task_id=task.id),
+                label=_("Task"),
+                icon="☑",
+                weight=40,
+            )
+        )
+    return out
