@@ -313,6 +313,48 @@ def test_a_manager_finds_a_client_by_phone_sees_the_duplicate_and_merges_it(page
     expect(page.get_by_test_id("contacts")).to_contain_text("Maria Ceban")
 
 
+def test_a_manager_records_a_call_and_a_follow_up_task_and_sees_both(page):
+    """Issue 4's walk-through: record a call on a client card, create a follow-up task from
+    the card, and see both in the client's timeline and the task in "My tasks"."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    page.goto("/login")
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.goto("/clients/new")
+    page.fill("#name", "Ferestre Sud SRL")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("client-name")).to_have_text("Ferestre Sud SRL")
+    card_url = page.url
+
+    page.locator("summary", has_text="Record a call / meeting / note").click()
+    form = page.get_by_test_id("record-interaction")
+    form.locator("select[name=kind]").select_option("call")
+    form.locator("select[name=direction]").select_option("out")
+    form.locator("input[name=subject]").fill("Offer for 12 windows")
+    form.locator("input[name=outcome]").fill("Call back with the price")
+    form.get_by_role("button", name="Record").click()
+    expect(page.get_by_test_id("timeline")).to_contain_text("Offer for 12 windows")
+
+    page.get_by_role("link", name="New task").click()
+    page.fill("#title", "Call back with the price")
+    page.fill("#due_at", "2030-03-04T10:30")
+    page.get_by_role("button", name="Save").click()
+    assert page.url == card_url
+    timeline = page.get_by_test_id("timeline")
+    expect(timeline).to_contain_text("Call back with the price")
+    expect(timeline).to_contain_text("Offer for 12 windows")
+    expect(page.get_by_test_id("client-tasks")).to_contain_text("Call back with the price")
+
+    page.goto("/tasks/")
+    task = page.get_by_test_id("task").filter(has_text="Call back with the price")
+    expect(task).to_be_visible()
+    expect(task).to_contain_text("2030-03-04")
+
+
 def _api_post(base_url: str, path: str, body: dict, token: str | None = None) -> dict:
     request = urllib.request.Request(
         base_url + path,

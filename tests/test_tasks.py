@@ -345,7 +345,10 @@ def test_the_calendar_feed_serves_open_tasks_and_dies_when_revoked(app, admin_cl
     assert response.headers["Content-Type"].startswith("text/calendar")
     text = response.get_data(as_text=True)
     assert text.startswith("BEGIN:VCALENDAR\r\n") and text.endswith("END:VCALENDAR\r\n")
-    assert "BEGIN:VTODO" in text and "DUE:20260504T070000Z" in text
+    # A dated task is an event at its due time, so Google Calendar shows it too, with an
+    # alarm the reminder time before.
+    assert "BEGIN:VEVENT" in text and "DTSTART:20260504T070000Z" in text
+    assert "DTEND:20260504T071500Z" in text and "TRIGGER:-PT30M" in text
     assert "SUMMARY:Meet\\; sign\\, celebrate" in text
     unfolded = text.replace("\r\n ", "")
     assert "DESCRIPTION:Line one\\nLine two " + "ü" * 80 in unfolded

@@ -1,14 +1,20 @@
-"""A user's open tasks as an iCalendar feed (RFC 5545), written by hand: one VTODO each."""
+"""A user's open tasks as an iCalendar feed (RFC 5545), written by hand.
+
+A task with a due time is a VEVENT at that time (15 minutes long, with an alarm the task's
+reminder time before), because Google Calendar and Outlook show subscribed events on
+the calendar grid but Google ignores to-dos; a task without one is a VTODO.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.tasks.models import Task
 
 PRIORITY = {"high": 1, "normal": 5, "low": 9}
 STATUS = {"open": "NEEDS-ACTION", "in_progress": "IN-PROCESS"}
+EVENT_MINUTES = 15
 
 
 def escape(text: str) -> str:
@@ -54,8 +60,9 @@ def feed(tasks: Iterable[Task], host: str, base_url: str, now: datetime) -> str:
         "X-WR-CALNAME:" + escape("CRM tasks"),
     ]
     for task in tasks:
+        component = "VEVENT" if task.due_at is not None else "VTODO"
         lines += [
-            "BEGIN:VTODO",
+            f"BEGIN:{component}",
             f"UID:task-{task.id}@{host}",
             f"DTSTAMP:{stamp(now)}",
             f"LAST-MODIFIED:{stamp(task.updated_at)}",
@@ -64,13 +71,27 @@ def feed(tasks: Iterable[Task], host: str, base_url: str, now: datetime) -> str:
         ]
         if task.description:
             lines.append("DESCRIPTION:" + escape(task.description))
-        if task.due_at is not None:
-            lines.append(f"DUE:{stamp(task.due_at)}")
         lines += [
             f"PRIORITY:{PRIORITY.get(task.priority, 5)}",
-            f"STATUS:{STATUS.get(task.status, 'NEEDS-ACTION')}",
             f"URL:{base_url}/tasks/{task.id}",
-            "END:VTODO",
         ]
+        if task.due_at is None:
+            lines += [f"STATUS:{STATUS.get(task.status, 'NEEDS-ACTION')}", "END:VTODO"]
+            continue
+        lines += [
+            f"DTSTART:{stamp(task.due_at)}",
+            f"DTEND:{stamp(task.due_at + timedelta(minutes=EVENT_MINUTES))}",
+            "STATUS:CONFIRMED",
+            "TRANSP:TRANSPARENT",
+        ]
+        if task.remind_before_minutes:
+            lines += [
+                "BEGIN:VALARM",
+                "ACTION:DISPLAY",
+                "DESCRIPTION:" + escape(task.title),
+                f"TRIGGER:-PT{task.remind_before_minutes}M",
+                "END:VALARM",
+            ]
+        lines.append("END:VEVENT")
     lines.append("END:VCALENDAR")
     return "".join(fold(line) + "\r\n" for line in lines)
