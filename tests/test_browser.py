@@ -336,7 +336,7 @@ def test_a_manager_records_a_call_and_a_follow_up_task_and_sees_both(page):
     form.locator("select[name=direction]").select_option("out")
     form.locator("input[name=subject]").fill("Offer for 12 windows")
     form.locator("input[name=outcome]").fill("Call back with the price")
-    form.get_by_role("button", name="Record").click()
+    form.get_by_role("button", name="Save").click()
     expect(page.get_by_test_id("timeline")).to_contain_text("Offer for 12 windows")
 
     page.get_by_role("link", name="New task").click()
