@@ -236,10 +236,15 @@ def run_duplicate_scan(scan_id: int):
 
 
 def run_task_reminders(now=None):
-    """Due-soon reminders, overdue notices and escalations (core.tasks.reminders)."""
+    """Due-soon reminders, overdue notices and escalations (core.tasks.reminders).
+
+    ``now`` (naive UTC, or its ISO text when queued) replaces the clock: for tests and for
+    going over a period again by hand."""
+    from datetime import datetime
+
     from core.tasks.reminders import run
 
-    return run(now)
+    return run(datetime.fromisoformat(now) if isinstance(now, str) else now)
 
 
 @hookimpl

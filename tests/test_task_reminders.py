@@ -4,17 +4,25 @@ SMTP server on loopback), with two workers running the job at the same moment.""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from core.db import db
+from core.jobs import enqueue
 from core.notifications.models import Notification
 from core.tasks import reminders, services
 from core.tasks.models import Task
 from core.users.models import Team, User
-from tests.conftest import make_user
+from tests.conftest import make_app, make_user
 
 TASKS = ["tasks.view", "tasks.edit"]
 DUE = datetime(2026, 3, 2, 9, 0)  # a Monday, UTC
@@ -171,3 +179,79 @@ def test_the_job_is_declared_periodic_every_minute(app):
     huey = app.extensions["crm_jobs"].huey
     due = {t.name for t in huey.read_periodic(datetime(2026, 1, 5, 3, 18))}
     assert "crm.periodic.core.task_reminders" in due
+
+
+@pytest.mark.worker
+def test_two_real_worker_processes_send_each_notice_once(app, smtp_server, tmp_path):
+    """The same, with the job queued four times into two `crm worker` processes of two
+    threads each (as on two hosts), and the e-mails delivered by those workers."""
+    ids = _office(app)
+    queue = str(tmp_path / "jobs.sqlite3")
+    env = dict(os.environ)
+    env.pop("REDIS_URL", None)
+    env.update(
+        {
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "CRM_JOBS_SQLITE_PATH": queue,
+            "CRM_JOBS_IMMEDIATE": "0",
+            "CRM_JOB_RETRY_BASE_SECONDS": "0.2",
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_server.port),
+        }
+    )
+    producer = make_app(
+        tmp_path / "producer",
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        CRM_JOBS_IMMEDIATE=False,
+        CRM_JOBS_SQLITE_PATH=queue,
+    )
+    crm = str(Path(sys.executable).with_name("crm"))
+    logs, workers = [], []
+    for n in range(2):
+        log = open(tmp_path / f"worker-{n}.log", "w")
+        logs.append(log)
+        workers.append(
+            subprocess.Popen(
+                [crm, "worker", "--workers", "2", "--no-periodic"],
+                env={**env, "CRM_INSTANCE_PATH": str(tmp_path / f"worker-{n}")},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+
+    def settle(done) -> None:
+        deadline = time.monotonic() + 60
+        while not done() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # long enough for a second notice, were one to come
+
+    try:
+        with producer.app_context():
+            for _ in range(4):
+                enqueue("core.task_reminders", now=(DUE + timedelta(minutes=1)).isoformat())
+        settle(lambda: _mails(smtp_server, "ivan@example.com", "Overdue:"))
+        assert _in_app(app, ids["worker"], "task_overdue") == 1
+        assert len(_mails(smtp_server, "ivan@example.com", "Overdue:")) == 1
+        assert _in_app(app, ids["head"], "task_overdue_escalated") == 0
+
+        with producer.app_context():
+            for _ in range(4):
+                enqueue("core.task_reminders", now=(DUE + timedelta(minutes=61)).isoformat())
+        settle(lambda: _mails(smtp_server, "hanna@example.com", "Overdue in your team:"))
+        assert _in_app(app, ids["head"], "task_overdue_escalated") == 1
+        assert len(_mails(smtp_server, "hanna@example.com", "Overdue in your team:")) == 1
+        assert _in_app(app, ids["worker"], "task_overdue") == 1
+        assert len(_mails(smtp_server, "ivan@example.com", "Overdue:")) == 1
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+        for log in logs:
+            log.close()
+        with producer.app_context():
+            db.engine.dispose()
