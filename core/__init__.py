@@ -99,6 +99,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
     from core.reports.views import bp as reports_bp
     from core.settings.views import bp as settings_bp
     from core.tasks.api import blp as tasks_api
+    from core.tasks.api import templates_blp as task_templates_api
     from core.tasks.views import bp as tasks_bp
     from core.users.api import blueprints as users_api_blueprints
     from core.users.views import admin_bp, auth_bp
@@ -132,6 +133,7 @@ def _register_core_blueprints(app: Flask, api) -> None:
         search_blp,
         reports_api,
         tasks_api,
+        task_templates_api,
         notifications_api,
         interactions_api,
         *documents_api_blueprints,

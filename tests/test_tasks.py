@@ -378,3 +378,82 @@ def test_tasks_are_a_record_kind_seen_within_the_scope(app, api, people):
         boris = db.session.get(User, people["boris"])
         assert records.visible("task", task_id, anna).title == "Anna's"
         assert records.visible("task", task_id, boris) is None
+
+
+def test_task_templates_through_the_api_and_a_task_made_from_one(app, api, people):
+    made = api.post(
+        "/api/v1/task-templates",
+        json={
+            "code": "sales.first_call",
+            "title": "Call the client within 15 minutes",
+            "due_amount": 15,
+            "due_unit": "minutes",
+            "priority": "high",
+        },
+    )
+    assert made.status_code == 201, made.get_json()
+    template = made.get_json()
+    for bad, field in (
+        ({"code": "Sales First", "title": "x"}, "code"),
+        ({"code": "sales.first_call", "title": "Again"}, "code"),
+        ({"code": "other", "title": "x", "due_unit": "weeks"}, "due_unit"),
+        ({"code": "other", "title": "x", "due_amount": -1}, "due_amount"),
+        ({"code": "other", "title": "   "}, "title"),
+    ):
+        response = api.post("/api/v1/task-templates", json=bad)
+        assert response.status_code == 422 and field in str(response.get_json()), bad
+    stale = api.patch(
+        f"/api/v1/task-templates/{template['id']}", json={"version": 99, "title": "New"}
+    )
+    assert stale.status_code == 409
+    changed = api.patch(
+        f"/api/v1/task-templates/{template['id']}", json={"version": 1, "due_amount": 30}
+    )
+    assert changed.status_code == 200 and changed.get_json()["due_amount"] == 30
+    assert [t["code"] for t in api.get("/api/v1/task-templates").get_json()] == ["sales.first_call"]
+    now = datetime(2026, 5, 4, 9, 0)
+    with app.app_context():
+        task = services.create_from_template("sales.first_call", people["anna"], now=now)
+        assert task.title == "Call the client within 15 minutes"
+        assert task.due_at == now + timedelta(minutes=30) and task.priority == "high"
+        assert task.origin == "sales.first_call"
+    # Anna may see tasks but not edit templates.
+    refused = people["http"].post(
+        "/api/v1/task-templates",
+        headers=people["anna_api"],
+        json={"code": "x", "title": "x"},
+    )
+    assert refused.status_code == 403
+    assert api.delete(f"/api/v1/task-templates/{template['id']}").status_code == 204
+    assert api.get(f"/api/v1/task-templates/{template['id']}").status_code == 404
+
+
+def test_task_templates_page_refuses_bad_input_and_saves_good(app, admin_client):
+    page = admin_client.get("/tasks/templates/new")
+    assert page.status_code == 200
+    bad = post_form(
+        admin_client,
+        "/tasks/templates/new",
+        {"code": "BAD CODE", "title": "", "due_amount": "abc", "due_unit": "hours"},
+        "/tasks/templates/new",
+    )
+    assert bad.status_code == 422 and "form-errors" in bad.get_data(as_text=True)
+    with app.app_context():
+        assert (
+            db.session.execute(sa.select(sa.func.count()).select_from(TaskTemplate)).scalar() == 0
+        )
+    good = post_form(
+        admin_client,
+        "/tasks/templates/new",
+        {
+            "code": "measure",
+            "title": "Measure the windows",
+            "due_amount": "2",
+            "due_unit": "working_days",
+            "priority": "normal",
+        },
+        "/tasks/templates/new",
+    )
+    assert good.status_code == 302
+    listing = admin_client.get("/tasks/templates").get_data(as_text=True)
+    assert "Measure the windows" in listing and "measure" in listing

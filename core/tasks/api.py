@@ -10,17 +10,26 @@ from core.api import ApiBlueprint, refuse_invalid, refuse_stale
 from core.db import db
 from core.security import current_actor, current_principal, requires
 from core.tasks import services
-from core.tasks.models import Task
+from core.tasks.models import Task, TaskTemplate
 from core.tasks.schemas import (
     TaskCreateSchema,
     TaskListQuerySchema,
     TaskOutSchema,
     TaskPageSchema,
     TaskPatchSchema,
+    TaskTemplateCreateSchema,
+    TaskTemplateOutSchema,
+    TaskTemplatePatchSchema,
 )
 from core.users.services import ValidationFailed
 
 blp = ApiBlueprint("api_tasks", __name__, url_prefix="/api/v1/tasks", description="Tasks")
+templates_blp = ApiBlueprint(
+    "api_task_templates",
+    __name__,
+    url_prefix="/api/v1/task-templates",
+    description="Task templates that plugins and stage rules create tasks from",
+)
 
 
 def _visible(task_id: int) -> Task:
@@ -108,3 +117,56 @@ class TaskItem(MethodView):
     def delete(self, task_id):
         """Delete a task."""
         services.delete_task(_visible(task_id))
+
+
+@templates_blp.route("")
+class TaskTemplates(MethodView):
+    @requires("tasks.view")
+    @templates_blp.response(200, TaskTemplateOutSchema(many=True))
+    def get(self):
+        """Every task template, by code."""
+        return db.session.execute(sa.select(TaskTemplate).order_by(TaskTemplate.code)).scalars()
+
+    @requires("tasks.templates")
+    @templates_blp.arguments(TaskTemplateCreateSchema)
+    @templates_blp.response(201, TaskTemplateOutSchema)
+    def post(self, data):
+        """Add a template ("Call the client within 15 minutes": 15 minutes after creation)."""
+        try:
+            return services.save_template(None, data)
+        except ValidationFailed as exc:
+            refuse_invalid(exc)
+
+
+def _template(template_id: int) -> TaskTemplate:
+    found = db.session.get(TaskTemplate, template_id)
+    if found is None:
+        abort(404, message=f"Task template {template_id} does not exist.")
+    return found
+
+
+@templates_blp.route("/<int:template_id>")
+class TaskTemplateItem(MethodView):
+    @requires("tasks.view")
+    @templates_blp.response(200, TaskTemplateOutSchema)
+    def get(self, template_id):
+        """One template."""
+        return _template(template_id)
+
+    @requires("tasks.templates")
+    @templates_blp.arguments(TaskTemplatePatchSchema)
+    @templates_blp.response(200, TaskTemplateOutSchema)
+    def patch(self, data, template_id):
+        """Change a template; send the ``version`` you read (409 if it changed since)."""
+        found = _template(template_id)
+        refuse_stale(found, data.pop("version"), "task template")
+        try:
+            return services.save_template(found, data)
+        except ValidationFailed as exc:
+            refuse_invalid(exc)
+
+    @requires("tasks.templates")
+    @templates_blp.response(204)
+    def delete(self, template_id):
+        """Delete a template (tasks made from it stay)."""
+        services.delete_template(_template(template_id))

@@ -82,3 +82,29 @@ class TaskListQuerySchema(Schema):
 class TaskPageSchema(Schema):
     items = fields.List(fields.Nested(TaskOutSchema))
     next_cursor = fields.Integer(allow_none=True)
+
+
+class TaskTemplateInSchema(Schema):
+    code = fields.String(
+        validate=validate.Length(min=1, max=80),
+        metadata={"description": "How plugins and stage rules name it, e.g. sales.first_call."},
+    )
+    title = fields.String(validate=validate.Length(max=300))
+    description = fields.String(validate=validate.Length(max=20_000))
+    due_amount = fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000))
+    due_unit = fields.String(validate=validate.OneOf(("minutes", "hours", "working_days")))
+    priority = fields.String(validate=validate.OneOf(PRIORITIES))
+
+
+class TaskTemplateCreateSchema(TaskTemplateInSchema):
+    code = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+
+
+class TaskTemplatePatchSchema(TaskTemplateInSchema):
+    version = fields.Integer(required=True, strict=True)
+
+
+class TaskTemplateOutSchema(TaskTemplateInSchema):
+    id = fields.Integer()
+    version = fields.Integer()

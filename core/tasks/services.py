@@ -7,6 +7,7 @@ nothing is changed.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -375,6 +376,52 @@ def check_template(data: dict[str, Any]) -> dict[str, list[str]]:
 
 def template(code: str) -> TaskTemplate | None:
     return db.session.execute(sa.select(TaskTemplate).filter_by(code=code)).scalar()
+
+
+TEMPLATE_FIELDS = ("code", "title", "description", "due_amount", "due_unit", "priority")
+_CODE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
+
+
+def save_template(found: TaskTemplate | None, data: dict[str, Any]) -> TaskTemplate:
+    """Create (``found`` None) or change a task template; ValidationFailed changes nothing.
+
+    The code is how plugins and stage rules name the template ("sales.first_call")."""
+    values = {k: data[k] for k in TEMPLATE_FIELDS if k in data}
+    merged = {
+        **({k: getattr(found, k) for k in TEMPLATE_FIELDS} if found is not None else {}),
+        **values,
+    }
+    merged["title"] = (merged.get("title") or "").strip()
+    merged["description"] = (merged.get("description") or "").strip()
+    errors = check_template(merged)
+    code = (merged.get("code") or "").strip()
+    if not _CODE.match(code):
+        errors["code"] = [
+            _("Use lower-case letters, digits, dots, dashes and _; at most 80 characters.")
+        ]
+    else:
+        taken = db.session.execute(
+            sa.select(TaskTemplate.id).where(TaskTemplate.code == code)
+        ).scalar()
+        if taken is not None and (found is None or taken != found.id):
+            errors["code"] = [_("Another template has this code.")]
+    if len(merged["title"]) > 300:
+        errors["title"] = [_("At most 300 characters.")]
+    if errors:
+        raise ValidationFailed(errors)
+    target = found or TaskTemplate()
+    for key in TEMPLATE_FIELDS:
+        if key in merged:
+            setattr(target, key, code if key == "code" else merged[key])
+    if found is None:
+        db.session.add(target)
+    db.session.commit()
+    return target
+
+
+def delete_template(found: TaskTemplate) -> None:
+    db.session.delete(found)
+    db.session.commit()
 
 
 def create_from_template(

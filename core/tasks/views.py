@@ -17,7 +17,7 @@ from core.db import db, utcnow
 from core.ids import parse_id
 from core.security import current_actor, current_principal, login_required_only, public, requires
 from core.tasks import ical, services
-from core.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task
+from core.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTemplate
 from core.users.models import User
 from core.users.services import ValidationFailed
 
@@ -361,3 +361,82 @@ def local_time(moment: datetime | None, tz_name: str | None = None) -> str:
         return "—"
     zone = tz_name or getattr(current_principal(), "timezone", "UTC")
     return f"{services.to_local(moment, zone):%Y-%m-%d %H:%M}"
+
+
+UNIT_LABELS = {
+    "minutes": _l("minutes"),
+    "hours": _l("hours"),
+    "working_days": _l("working days"),
+}
+
+
+@bp.route("/templates")
+@requires("tasks.templates")
+def templates():
+    found = db.session.execute(sa.select(TaskTemplate).order_by(TaskTemplate.code)).scalars()
+    return render_template(
+        "tasks/templates.html", templates=found, units=UNIT_LABELS, priorities=PRIORITY_LABELS
+    )
+
+
+@bp.route("/templates/new", methods=["GET", "POST"])
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+@requires("tasks.templates")
+def template_edit(template_id: int | None = None):
+    found = None
+    if template_id is not None:
+        found = db.session.get(TaskTemplate, template_id)
+        if found is None:
+            abort(404)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form = request.form
+        values: dict[str, Any] = {
+            "code": form.get("code", "").strip(),
+            "title": form.get("title", ""),
+            "description": form.get("description", ""),
+            "due_unit": form.get("due_unit", "hours"),
+            "priority": form.get("priority", "normal"),
+        }
+        amount = form.get("due_amount", "").strip() or "0"
+        values["due_amount"] = int(amount) if amount.isdigit() and len(amount) < 7 else -1
+        if found is not None and parse_id(form.get("version")) != found.version:
+            errors = {"_form": [_("Someone changed this template meanwhile; open it again.")]}
+        else:
+            try:
+                services.save_template(found, values)
+            except ValidationFailed as exc:
+                db.session.rollback()
+                errors = exc.errors
+        if not errors:
+            flash(_("The template is saved."), "success")
+            return redirect(url_for(".templates"))
+        values["version"] = found.version if found is not None else None
+        status = 422
+    else:
+        status = 200
+        values = (
+            {k: getattr(found, k) for k in (*services.TEMPLATE_FIELDS, "version")}
+            if found is not None
+            else {"due_amount": 15, "due_unit": "minutes", "priority": "normal"}
+        )
+    page = render_template(
+        "tasks/template_form.html",
+        template=found,
+        values=values,
+        errors=errors,
+        units=UNIT_LABELS,
+        priorities=PRIORITY_LABELS,
+    )
+    return page, status
+
+
+@bp.route("/templates/<int:template_id>/delete", methods=["POST"])
+@requires("tasks.templates")
+def template_delete(template_id: int):
+    found = db.session.get(TaskTemplate, template_id)
+    if found is None:
+        abort(404)
+    services.delete_template(found)
+    flash(_("The template is deleted."), "success")
+    return redirect(url_for(".templates"))
