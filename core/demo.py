@@ -125,9 +125,14 @@ def load(clients: int = 300, seed: int = 7) -> int:
                 "interactions.view",
                 "interactions.edit",
                 "comments.write",
+                "tasks.view",
+                "tasks.edit",
+                "reports.view",
+                "documents.generate",
+                "documents.attach",
                 "core.users.view",
             ],
-            scopes={"clients": "team"},
+            scopes={"clients": "team", "tasks": "team"},
         )
         db.session.add(role)
         db.session.commit()

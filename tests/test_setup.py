@@ -104,6 +104,16 @@ def test_crm_demo_loads_a_living_registry_once(app, crm):
         assert (
             db.session.execute(sa.select(sa.func.count()).select_from(ContactPerson)).scalar() > 10
         )
+        # Clients with a next contact date give their owners a task for that day.
+        from core.tasks.models import Task
+
+        dated = db.session.execute(
+            sa.select(sa.func.count()).where(Client.next_contact_on.is_not(None))
+        ).scalar()
+        tasks = db.session.execute(
+            sa.select(sa.func.count()).where(Task.origin == "core.next_contact")
+        ).scalar()
+        assert dated > 0 and tasks == dated
     again = crm("demo")
     assert again.exit_code == 1 and "clients already" in again.output
     assert crm("demo", "--if-empty").exit_code == 0
