@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from core.plugin_system import hookimpl
 from core.plugin_system.types import Permission, ScopeArea
+from plugins.sales import models as _models  # noqa: F401 - registers the tables
 
 
 class SalesPlugin:
