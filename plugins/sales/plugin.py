@@ -1,0 +1,42 @@
+"""Hook implementations of the sales plugin.
+
+Each part of the plugin (catalog, deals, automation, lead forms, documents, reports) keeps
+its routes, permissions and reactions in its own module; this object gathers them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from core.plugin_system import hookimpl
+from core.plugin_system.types import Permission, ScopeArea
+from plugins.sales import models as _models  # noqa: F401 - registers the tables
+
+
+class SalesPlugin:
+    name = "sales"
+    title = "Sales"
+    version = "0.1.0"
+    description = "Product catalog, sales funnels with deals, stage automation, web lead capture"
+    requires: tuple[str, ...] = ()
+    default_enabled = True
+
+    @hookimpl
+    def permissions(self) -> list[Permission]:
+        return [
+            Permission("sales.view", _l("See deals and the product catalog")),
+        ]
+
+    @hookimpl
+    def scope_areas(self) -> list[ScopeArea]:
+        return [ScopeArea("sales.deals", _l("Deals"))]
+
+    @hookimpl
+    def register_blueprints(self, app: Any) -> list[Any]:
+        return []
+
+    @hookimpl
+    def register_api_blueprints(self, app: Any) -> list[Any]:
+        return []
