@@ -7,10 +7,12 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.audit.models import Audited
 from core.clients.models import Client, ContactPerson
+from core.clients.normalise import name_key
 from core.db import BusinessMixin, db, utcnow
 from core.users.models import User
 
@@ -33,8 +35,16 @@ class Product(Audited, BusinessMixin, db.Model):
     """A product or service: the one catalog deals, invoices and accounting sync refer to."""
 
     __tablename__ = "sales_products"
+    __table_args__ = (
+        sa.Index("ix_sales_products_name_key", "name_key", "id"),
+        sa.Index("ix_sales_products_sku_key", "sku_key", unique=True),
+    )
 
     name: Mapped[str] = mapped_column(sa.String(300))
+    # Case- and accent-insensitive forms, kept by the listeners below: the name for prefix
+    # search and sorting, the SKU for lookups and uniqueness that ignores case.
+    name_key: Mapped[str] = mapped_column(sa.String(300), default="")
+    sku_key: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     sku: Mapped[str | None] = mapped_column(sa.String(64), unique=True, nullable=True)
     kind: Mapped[str] = mapped_column(sa.String(10), default="product")  # product, service
     group_id: Mapped[int | None] = mapped_column(
@@ -48,6 +58,19 @@ class Product(Audited, BusinessMixin, db.Model):
     description: Mapped[str] = mapped_column(sa.Text, default="")
 
     group: Mapped[ProductGroup | None] = relationship()
+
+
+def sku_key(sku: str | None) -> str | None:
+    """The SKU as compared: trimmed and case-folded; None for none."""
+    sku = (sku or "").strip()
+    return sku.casefold()[:64] or None
+
+
+@event.listens_for(Product, "before_insert")
+@event.listens_for(Product, "before_update")
+def _product_keys(mapper, connection, product: Product) -> None:
+    product.name_key = name_key(product.name or "")[:300]
+    product.sku_key = sku_key(product.sku)
 
 
 class Pipeline(Audited, BusinessMixin, db.Model):

@@ -11,8 +11,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from core.plugin_system import hookimpl
-from core.plugin_system.types import Permission, ScopeArea
+from core.plugin_system.types import MenuItem, Permission, ScopeArea
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
+from plugins.sales.catalog import models as _catalog_models  # noqa: F401 - registers the tables
 
 
 class SalesPlugin:
@@ -27,7 +28,15 @@ class SalesPlugin:
     def permissions(self) -> list[Permission]:
         return [
             Permission("sales.view", _l("See deals and the product catalog")),
+            Permission(
+                "sales.catalog",
+                _l("Edit the product catalog: products, groups, price lists, import"),
+            ),
         ]
+
+    @hookimpl
+    def menu_items(self, app: Any, user: Any) -> list[MenuItem]:
+        return [MenuItem(_l("Products"), "sales_catalog.index", "sales.view", weight=110)]
 
     @hookimpl
     def scope_areas(self) -> list[ScopeArea]:
@@ -35,8 +44,12 @@ class SalesPlugin:
 
     @hookimpl
     def register_blueprints(self, app: Any) -> list[Any]:
-        return []
+        from plugins.sales.catalog.views import bp as catalog
+
+        return [catalog]
 
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
-        return []
+        from plugins.sales.catalog.api import blp as catalog_api
+
+        return [catalog_api]
