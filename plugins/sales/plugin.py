@@ -11,8 +11,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from core.plugin_system import hookimpl
-from core.plugin_system.types import Permission, ScopeArea
+from core.plugin_system.types import CardPanel, MenuItem, Permission, ScopeArea
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
+from plugins.sales.invoices import hooks as invoices
 
 
 class SalesPlugin:
@@ -27,6 +28,7 @@ class SalesPlugin:
     def permissions(self) -> list[Permission]:
         return [
             Permission("sales.view", _l("See deals and the product catalog")),
+            *invoices.permissions(),
         ]
 
     @hookimpl
@@ -35,8 +37,29 @@ class SalesPlugin:
 
     @hookimpl
     def register_blueprints(self, app: Any) -> list[Any]:
-        return []
+        return [*invoices.blueprints()]
 
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
-        return []
+        return [*invoices.api_blueprints()]
+
+    @hookimpl
+    def menu_items(self, user: Any) -> list[MenuItem]:
+        return [*invoices.menu_items()]
+
+    @hookimpl
+    def client_card_panels(self, client: Any, user: Any) -> list[CardPanel]:
+        return [*invoices.client_card_panels()]
+
+    # --- documents (plugins/sales/invoices) ---------------------------------------------
+
+    @hookimpl
+    def document_variables(
+        self, template_type: str, record: Any, user: Any, language: str
+    ) -> dict[str, Any]:
+        return invoices.document_variables(template_type, record, user, language)
+
+    @hookimpl
+    def plugin_enabled(self, name: str) -> None:
+        if name == self.name:
+            invoices.plugin_enabled()
