@@ -27,6 +27,7 @@ from plugins.sales.models import Deal
 
 DEAL_KIND = "sales.deal"
 CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("1e12")  # what Numeric(14, 2) holds
 
 
 # --- visibility ----------------------------------------------------------------------------
@@ -199,13 +200,14 @@ def issue_invoice(
 def _amount(raw: Any, field: str = "amount") -> Decimal:
     try:
         value = Decimal(str(raw).strip().replace(",", "."))
+        if not value.is_finite() or abs(value) >= MAX_AMOUNT:
+            raise ValueError(raw)
+        rounded = value.quantize(CENT, rounding=ROUND_HALF_UP)
     except (InvalidOperation, ValueError):
         raise ValidationFailed({field: ["Give the amount as a number, e.g. 1200.50."]}) from None
-    if not value.is_finite():
-        raise ValidationFailed({field: ["Give the amount as a number, e.g. 1200.50."]})
-    if value != value.quantize(CENT, rounding=ROUND_HALF_UP):
+    if value != rounded:
         raise ValidationFailed({field: ["Give the amount in whole cents (two decimals)."]})
-    return value.quantize(CENT)
+    return rounded
 
 
 def _settle(invoice: Invoice, paid: Decimal, on: date | None) -> bool:

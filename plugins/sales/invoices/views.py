@@ -174,7 +174,9 @@ EXPORT_HEADER = (
 )
 
 
-def _export_rows(user: Any, filters: dict[str, Any]):
+def _export_rows(user: Any, filters: dict[str, Any], numbers: bool = False):
+    """The header and one row per invoice; amounts as numbers for XLSX, text ("1020.50")
+    for CSV."""
     query = (
         sa.select(
             Invoice.number,
@@ -201,7 +203,9 @@ def _export_rows(user: Any, filters: dict[str, Any]):
     yield EXPORT_HEADER
     for row in db.session.execute(query.execution_options(yield_per=1000)):
         yield [
-            v.isoformat() if isinstance(v, date) else (float(v) if k >= 6 and k <= 9 else v)
+            v.isoformat()
+            if isinstance(v, date)
+            else ((float(v) if numbers else f"{v:.2f}") if 6 <= k <= 9 else v)
             for k, v in enumerate(row)
         ]
 
@@ -218,7 +222,9 @@ def export(fmt: str):
             mimetype="text/csv; charset=utf-8",
             headers={"Content-Disposition": "attachment; filename=invoices.csv"},
         )
-    handle = xlsx_file(_export_rows(user, filters), "Invoices", (None,) * 6 + ("0.00",) * 4)
+    handle = xlsx_file(
+        _export_rows(user, filters, numbers=True), "Invoices", (None,) * 6 + ("0.00",) * 4
+    )
     return send_file(
         handle, mimetype=XLSX_MIMETYPE, as_attachment=True, download_name="invoices.xlsx"
     )

@@ -19,7 +19,7 @@ from plugins.sales.invoices import events, services
 from plugins.sales.invoices.models import Invoice
 from plugins.sales.invoices.words import amount_in_words
 from plugins.sales.models import Deal, DealLine, Pipeline, Stage
-from tests.conftest import api_token, enable, make_user, post_form
+from tests.conftest import api_token, disable, enable, make_user, post_form
 
 CLIENT_NAME = "ООО «Оконный Мир»"
 
@@ -241,7 +241,8 @@ def test_payments_partial_then_full_and_over_payment_refused(sales, app, api):
     url = f"/api/v1/sales/invoices/{invoice['id']}/payments"
     today = date.today().isoformat()
     try:
-        for bad, field in (("-5", "amount"), ("0", "amount"), ("10.005", "amount")):
+        bad_amounts = (("-5", "amount"), ("0", "amount"), ("10.005", "amount"), ("1e30", "amount"))
+        for bad, field in bad_amounts:
             response = api.post(url, json={"amount": bad})
             assert response.status_code == 422, (bad, response.get_json())
             assert field in response.get_json()["errors"]
@@ -348,8 +349,21 @@ def test_list_panel_and_exports(sales, app, api, admin_client):
     assert csv_text.startswith("\ufeffnumber,issued_on")
     assert f"{invoice['number']},{date.today().isoformat()}" in csv_text
     assert CLIENT_NAME in csv_text and "1210.14" in csv_text
+    assert "1020.50,189.64,1210.14,0.00,issued" in csv_text
     xlsx = admin_client.get("/sales/invoices/export.xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[1][0] == invoice["number"] and rows[1][8] == 1210.14
+
+    disable(app, "sales")
+    assert admin_client.get("/sales/invoices").status_code == 404
+    card = admin_client.get(f"/clients/{invoice['client_id']}").get_data(as_text=True)
+    assert 'data-testid="client-invoices"' not in card
+    enable(app, "sales")
+    assert invoice["number"] in admin_client.get("/sales/invoices").get_data(as_text=True)
 
 
 def test_another_own_user_gets_404(sales, app, api):
@@ -367,6 +381,12 @@ def test_another_own_user_gets_404(sales, app, api):
         404
     )
     assert client.get("/api/v1/sales/invoices", headers=headers).get_json()["items"] == []
+    from tests.conftest import login
+
+    web = app.test_client()
+    login(web, "own@example.com")
+    assert web.get(f"/sales/invoices/{invoice['id']}").status_code == 404
+    assert invoice["number"] not in web.get("/sales/invoices/export.csv").get_data(as_text=True)
     for path, body in (
         (f"/api/v1/sales/deals/{deal_id}/invoices", {}),
         (f"/api/v1/sales/invoices/{invoice['id']}/payments", {"amount": "1"}),
