@@ -206,7 +206,7 @@ def timeline_items(
 
 @hookspec
 def document_variables(
-    app: Flask, template_type: str, record: Linked | None, user: User | None
+    app: Flask, template_type: str, record: Linked | None, user: User | None, language: str
 ) -> dict[str, Any]:
     """Add variables to document template bodies (deal lines and totals, a ticket's text).
 
@@ -220,6 +220,8 @@ def document_variables(
         (``kind``, ``id``, ``title``, ``url``): the linked record (``"sales.deal"`` 7) or,
         without a link, the client (``"client"``); None when a template is being checked.
     :param user: who generates the document; None when a template is being checked.
+    :param language: the template's language (en, ru, ro, de), for values written out in
+        words (an amount in words, a month name).
     :return: a dict of variable name -> value (strings, numbers, lists, dicts); return
         ``{}`` for records that are not yours. Core's names (client, contact, user, company,
         document, today) cannot be overridden.

@@ -81,7 +81,7 @@ DEFAULT_EMAIL_BODY = {
 
 def check_body(source: str, template_type: str, language: str) -> str | None:
     """The first problem of a body or e-mail text ("line 3, column 9: ..."), or None."""
-    samples = variables.plugin_values(template_type, None, None)
+    samples = variables.plugin_values(template_type, None, None, language)
     problem = templating.check(source, samples, variables.sample_context(template_type, language))
     return str(problem) if problem else None
 
@@ -157,7 +157,7 @@ def context_for(
     language = template.language
     today = variables.long_date(date.today(), language)
     return {
-        **variables.plugin_values(template.type, record, user),
+        **variables.plugin_values(template.type, record, user, language),
         "client": variables.client_values(client),
         "contact": variables.contact_values(contact, language),
         "user": variables.user_values(user),

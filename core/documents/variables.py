@@ -102,12 +102,19 @@ def company_values() -> dict[str, Any]:
     return {name: get(key) or "" for name, key in COMPANY_SETTINGS.items()}
 
 
-def plugin_values(template_type: str, record: Any, user: Any) -> dict[str, Any]:
+def plugin_values(
+    template_type: str, record: Any, user: Any, language: str = "en"
+) -> dict[str, Any]:
     """What active plugins add; core's own names win over a plugin's."""
     registry = current_app.extensions["crm_plugins"]
     out: dict[str, Any] = {}
     for _, values in registry.call_each(
-        "document_variables", app=current_app, template_type=template_type, record=record, user=user
+        "document_variables",
+        app=current_app,
+        template_type=template_type,
+        record=record,
+        user=user,
+        language=language,
     ):
         if isinstance(values, dict):
             out.update({str(k): v for k, v in values.items() if str(k).isidentifier()})

@@ -11,9 +11,10 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from core.plugin_system import hookimpl
-from core.plugin_system.types import MenuItem, Permission, ScopeArea
+from core.plugin_system.types import CardPanel, MenuItem, Permission, ScopeArea
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
 from plugins.sales.catalog import models as _catalog_models  # noqa: F401 - registers the tables
+from plugins.sales.invoices import hooks as invoices
 
 
 class SalesPlugin:
@@ -32,11 +33,15 @@ class SalesPlugin:
                 "sales.catalog",
                 _l("Edit the product catalog: products, groups, price lists, import"),
             ),
+            *invoices.permissions(),
         ]
 
     @hookimpl
-    def menu_items(self, app: Any, user: Any) -> list[MenuItem]:
-        return [MenuItem(_l("Products"), "sales_catalog.index", "sales.view", weight=110)]
+    def menu_items(self, user: Any) -> list[MenuItem]:
+        return [
+            MenuItem(_l("Products"), "sales_catalog.index", "sales.view", weight=110),
+            *invoices.menu_items(),
+        ]
 
     @hookimpl
     def scope_areas(self) -> list[ScopeArea]:
@@ -46,10 +51,27 @@ class SalesPlugin:
     def register_blueprints(self, app: Any) -> list[Any]:
         from plugins.sales.catalog.views import bp as catalog
 
-        return [catalog]
+        return [catalog, *invoices.blueprints()]
 
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
         from plugins.sales.catalog.api import blp as catalog_api
 
-        return [catalog_api]
+        return [catalog_api, *invoices.api_blueprints()]
+
+    @hookimpl
+    def client_card_panels(self, client: Any, user: Any) -> list[CardPanel]:
+        return [*invoices.client_card_panels()]
+
+    # --- documents (plugins/sales/invoices) ---------------------------------------------
+
+    @hookimpl
+    def document_variables(
+        self, template_type: str, record: Any, user: Any, language: str
+    ) -> dict[str, Any]:
+        return invoices.document_variables(template_type, record, user, language)
+
+    @hookimpl
+    def plugin_enabled(self, name: str) -> None:
+        if name == self.name:
+            invoices.plugin_enabled()
