@@ -4,9 +4,10 @@ items) and product-imports. Reading needs ``sales.view``, changing ``sales.catal
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Response
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import abort
+from marshmallow import ValidationError
 
 from core.api import ApiBlueprint, refuse_invalid, refuse_stale
 from core.db import db
@@ -303,15 +304,18 @@ class PriceListItemResource(MethodView):
 @blp.route("/product-imports")
 class ProductImports(MethodView):
     @requires(EDIT)
-    @blp.arguments(ImportFormSchema, location="form")
     @blp.arguments(ImportFileSchema, location="files")
     @blp.response(201, ImportOutSchema)
-    def post(self, form, files):
+    def post(self, files):
         """Import products from a CSV or XLSX file (multipart ``file``). The columns are
         guessed from the header unless ``mapping`` is given. Synchronous: the answer holds
         the figures and the problems (also as CSV at ``report_url``)."""
         upload = files["file"]
         user = current_principal()
+        try:
+            form = ImportFormSchema().load(request.form.to_dict())
+        except ValidationError as exc:
+            abort(422, message="Invalid input.", errors={"form": exc.messages})
         try:
             job = importer.upload(
                 upload.read(),

@@ -23,7 +23,8 @@ def _money(**kwargs) -> fields.Decimal:
         places=2,
         as_string=True,
         validate=validate.Range(min=0, error="The price cannot be negative."),
-        metadata={"description": "A decimal number >= 0 (two decimal places)."},
+        # The limits as numbers: apispec would write them as the field does, as strings.
+        metadata={"description": "A decimal number >= 0 (two decimal places).", "minimum": 0},
         **kwargs,
     )
 
@@ -42,6 +43,7 @@ class ProductInSchema(Schema):
         places=2,
         as_string=True,
         validate=validate.Range(min=0, max=100, error="Enter a percentage between 0 and 100."),
+        metadata={"minimum": 0, "maximum": 100},
     )
     active = fields.Boolean()
     description = fields.String(validate=validate.Length(max=20_000))
@@ -191,7 +193,11 @@ class ImportFormSchema(Schema):
     )
 
 
-class ImportFileSchema(Schema):
+class ImportFileSchema(ImportFormSchema):
+    """The multipart body: the file, and the optional form fields (read from the form part
+    of the body with ``ImportFormSchema``; listed here so the OpenAPI document shows them:
+    OpenAPI 3 has one request body, not a form and a file parameter)."""
+
     file = fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
