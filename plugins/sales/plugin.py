@@ -11,8 +11,19 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from core.plugin_system import hookimpl
-from core.plugin_system.types import Permission, ScopeArea
+from core.plugin_system.types import (
+    CardPanel,
+    MenuItem,
+    NotificationEvent,
+    Permission,
+    RecordType,
+    ScopeArea,
+    SearchResult,
+    SettingDefinition,
+    TimelineItem,
+)
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
+from plugins.sales.deals import hooks as deals
 
 
 class SalesPlugin:
@@ -27,6 +38,7 @@ class SalesPlugin:
     def permissions(self) -> list[Permission]:
         return [
             Permission("sales.view", _l("See deals and the product catalog")),
+            *deals.permissions(),
         ]
 
     @hookimpl
@@ -35,8 +47,40 @@ class SalesPlugin:
 
     @hookimpl
     def register_blueprints(self, app: Any) -> list[Any]:
-        return []
+        return [*deals.blueprints()]
 
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
-        return []
+        return [*deals.api_blueprints()]
+
+    @hookimpl
+    def menu_items(self, user: Any) -> list[MenuItem]:
+        return [*deals.menu_items()]
+
+    @hookimpl
+    def settings(self) -> list[SettingDefinition]:
+        return [*deals.settings()]
+
+    @hookimpl
+    def notification_events(self) -> list[NotificationEvent]:
+        return [*deals.notification_events()]
+
+    @hookimpl
+    def client_card_panels(self) -> list[CardPanel]:
+        return [*deals.client_card_panels()]
+
+    @hookimpl
+    def record_types(self) -> list[RecordType]:
+        return [*deals.record_types()]
+
+    @hookimpl
+    def search(self, user: Any, query: str, limit: int) -> list[SearchResult]:
+        return deals.search(user, query, limit)
+
+    @hookimpl
+    def timeline_items(self, client, user, kinds, before, limit) -> list[TimelineItem]:
+        return deals.timeline_items(client, user, kinds, before, limit)
+
+    @hookimpl
+    def plugin_enabled(self, name: str) -> None:
+        deals.plugin_enabled(name)
