@@ -193,12 +193,16 @@ def _names(rows: list[Any]) -> dict[str, dict[int, str]]:
     client_ids = {r.client_id for r in rows}
     user_ids = {r.owner_id for r in rows if r.owner_id}
     clients = (
-        dict(db.session.execute(sa.select(Client.id, Client.name).where(Client.id.in_(client_ids))))
+        dict(
+            db.session.execute(
+                sa.select(Client.id, Client.name).where(Client.id.in_(client_ids))
+            ).all()
+        )
         if client_ids
         else {}
     )
     users = (
-        dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))))
+        dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))).all())
         if user_ids
         else {}
     )

@@ -301,7 +301,7 @@ def _form_data(creating: bool) -> dict[str, Any]:
     return data
 
 
-def _form_page(deal: Deal | None, values: dict[str, Any], errors: dict):
+def _form_page(deal: Deal | None, values: dict[str, Any], errors: dict, status: int = 422):
     client = None
     client_id = parse_id(str(values.get("client_id") or ""))
     if client_id:
@@ -327,7 +327,7 @@ def _form_page(deal: Deal | None, values: dict[str, Any], errors: dict):
         users=_users(),
         pipelines=all_pipelines,
         stages=list(stages),
-    ), (422 if errors else 200)
+    ), (status if errors else 200)
 
 
 @bp.route("/deals/new", methods=["GET", "POST"])
@@ -369,7 +369,8 @@ def edit(deal_id: int):
             services.update_deal(deal, data, current_actor())
         except ValidationFailed as exc:
             db.session.rollback()
-            return _form_page(deal, {**data, "version": data["version"]}, exc.errors)
+            values = {**data, "version": deal.version if exc.status == 409 else data["version"]}
+            return _form_page(deal, values, exc.errors, exc.status)
         flash(_("The deal is saved."), "success")
         return redirect(url_for(".card", deal_id=deal.id))
     return _form_page(deal, _values_of(deal), {})
