@@ -105,7 +105,12 @@ class Deal(Audited, BusinessMixin, db.Model):
         sa.Index("ix_sales_deals_created", "created_at", "id"),
         # Counts and sums per column of the board are read from this index alone.
         sa.Index("ix_sales_deals_stage_sums", "pipeline_id", "stage_id", "owner_id", "amount"),
-        sa.Index("ix_sales_deals_title", "title_key", "id"),
+        sa.Index(
+            "ix_sales_deals_title",
+            "title_key",
+            "id",
+            postgresql_ops={"title_key": "text_pattern_ops"},
+        ),
     )
 
     title: Mapped[str] = mapped_column(sa.String(300))

@@ -97,7 +97,7 @@ def search(user: Any, query: str, limit: int) -> list[SearchResult]:
         services.scoped(
             sa.select(Deal.id, Deal.title, Deal.amount, Deal.currency, Stage.name)
             .join(Stage, Stage.id == Deal.stage_id)
-            .where(Deal.title_key >= key, Deal.title_key < key + "\U0010ffff")
+            .where(services.title_starts(key))
             .order_by(Deal.title_key, Deal.id)
             .limit(limit),
             user,

@@ -11,11 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from core.clients.models import Client
-from core.clients.normalise import name_key
 from core.db import db
 from core.ids import parse_id
 from core.users.models import User
-from plugins.sales.deals.services import cents, scoped
+from plugins.sales.deals.services import cents, scoped, title_starts
 from plugins.sales.models import Deal, Stage
 
 
@@ -72,8 +71,7 @@ class DealFilter:
                 Deal.stage_id.in_(sa.select(Stage.id).where(Stage.kind == self.status))
             )
         if self.q:
-            key = name_key(self.q)
-            query = query.where(Deal.title_key >= key, Deal.title_key < key + "\U0010ffff")
+            query = query.where(title_starts(self.q))
         if self.created_from is not None:
             query = query.where(Deal.created_at >= datetime.combine(self.created_from, time()))
         if self.created_to is not None:

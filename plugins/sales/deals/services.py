@@ -76,6 +76,16 @@ def resolve_deals(ids: list[int], user: Any) -> dict[int, tuple[str, str]]:
     }
 
 
+def title_starts(text: str) -> Any:
+    """A condition: the deal's title starts with ``text`` (case- and accent-insensitive),
+    answered from the ``title_key`` index (a range on SQLite's binary order, LIKE with the
+    index's pattern operators on PostgreSQL, whose collations ignore U+10FFFF)."""
+    key = name_key(text)
+    if db.engine.dialect.name == "sqlite":
+        return sa.and_(Deal.title_key >= key, Deal.title_key < key + "\U0010ffff")
+    return Deal.title_key.startswith(key, autoescape=True)
+
+
 # --- numbers -----------------------------------------------------------------------------
 
 
@@ -177,8 +187,18 @@ def _clean(data: dict[str, Any], deal: Deal | None, actor: Any) -> dict[str, Any
             errors["client_id"] = [_("Choose a client you can see.")]
         else:
             client_id = out["client_id"] = client.id
-    if "contact_person_id" in data or ("client_id" in out and deal is not None):
-        raw = data.get("contact_person_id", deal.contact_person_id if deal else None)
+    if (
+        "contact_person_id" not in data
+        and deal is not None
+        and out.get("client_id")
+        not in (
+            None,
+            deal.client_id,
+        )
+    ):
+        out["contact_person_id"] = None  # the old client's contact goes with the old client
+    if "contact_person_id" in data:
+        raw = data.get("contact_person_id")
         if raw in (None, ""):
             out["contact_person_id"] = None
         else:

@@ -19,7 +19,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("title_key", sa.String(length=300), nullable=False, server_default="")
         )
-        batch_op.create_index("ix_sales_deals_title", ["title_key", "id"], unique=False)
+        batch_op.create_index(
+            "ix_sales_deals_title",
+            ["title_key", "id"],
+            unique=False,
+            postgresql_ops={"title_key": "text_pattern_ops"},
+        )
         batch_op.create_index(
             "ix_sales_deals_stage_sums",
             ["pipeline_id", "stage_id", "owner_id", "amount"],
