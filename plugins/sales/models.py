@@ -126,9 +126,19 @@ class Deal(Audited, BusinessMixin, db.Model):
         sa.Index("ix_sales_deals_closed", "closed_at"),
         sa.Index("ix_sales_deals_expected", "expected_close_on"),
         sa.Index("ix_sales_deals_created", "created_at", "id"),
+        # Counts and sums per column of the board are read from this index alone.
+        sa.Index("ix_sales_deals_stage_sums", "pipeline_id", "stage_id", "owner_id", "amount"),
+        sa.Index(
+            "ix_sales_deals_title",
+            "title_key",
+            "id",
+            postgresql_ops={"title_key": "text_pattern_ops"},
+        ),
     )
 
     title: Mapped[str] = mapped_column(sa.String(300))
+    # The title case- and accent-folded, for the indexed prefix search.
+    title_key: Mapped[str] = mapped_column(sa.String(300), default="")
     client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="RESTRICT"))
     contact_person_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("contact_persons.id", ondelete="SET NULL"), nullable=True
@@ -213,3 +223,4 @@ class StageChange(db.Model):
     by_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    note: Mapped[str] = mapped_column(sa.Text, default="")

@@ -11,9 +11,20 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from core.plugin_system import hookimpl
-from core.plugin_system.types import CardPanel, MenuItem, Permission, ScopeArea
+from core.plugin_system.types import (
+    CardPanel,
+    MenuItem,
+    NotificationEvent,
+    Permission,
+    RecordType,
+    ScopeArea,
+    SearchResult,
+    SettingDefinition,
+    TimelineItem,
+)
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
 from plugins.sales.catalog import models as _catalog_models  # noqa: F401 - registers the tables
+from plugins.sales.deals import hooks as deals
 from plugins.sales.invoices import hooks as invoices
 
 
@@ -33,14 +44,8 @@ class SalesPlugin:
                 "sales.catalog",
                 _l("Edit the product catalog: products, groups, price lists, import"),
             ),
+            *deals.permissions(),
             *invoices.permissions(),
-        ]
-
-    @hookimpl
-    def menu_items(self, user: Any) -> list[MenuItem]:
-        return [
-            MenuItem(_l("Products"), "sales_catalog.index", "sales.view", weight=110),
-            *invoices.menu_items(),
         ]
 
     @hookimpl
@@ -51,17 +56,45 @@ class SalesPlugin:
     def register_blueprints(self, app: Any) -> list[Any]:
         from plugins.sales.catalog.views import bp as catalog
 
-        return [catalog, *invoices.blueprints()]
+        return [catalog, *deals.blueprints(), *invoices.blueprints()]
 
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
         from plugins.sales.catalog.api import blp as catalog_api
 
-        return [catalog_api, *invoices.api_blueprints()]
+        return [catalog_api, *deals.api_blueprints(), *invoices.api_blueprints()]
 
     @hookimpl
-    def client_card_panels(self, client: Any, user: Any) -> list[CardPanel]:
-        return [*invoices.client_card_panels()]
+    def menu_items(self, user: Any) -> list[MenuItem]:
+        return [
+            *deals.menu_items(),
+            MenuItem(_l("Products"), "sales_catalog.index", "sales.view", weight=110),
+            *invoices.menu_items(),
+        ]
+
+    @hookimpl
+    def settings(self) -> list[SettingDefinition]:
+        return [*deals.settings()]
+
+    @hookimpl
+    def notification_events(self) -> list[NotificationEvent]:
+        return [*deals.notification_events()]
+
+    @hookimpl
+    def client_card_panels(self) -> list[CardPanel]:
+        return [*deals.client_card_panels(), *invoices.client_card_panels()]
+
+    @hookimpl
+    def record_types(self) -> list[RecordType]:
+        return [*deals.record_types()]
+
+    @hookimpl
+    def search(self, user: Any, query: str, limit: int) -> list[SearchResult]:
+        return deals.search(user, query, limit)
+
+    @hookimpl
+    def timeline_items(self, client, user, kinds, before, limit) -> list[TimelineItem]:
+        return deals.timeline_items(client, user, kinds, before, limit)
 
     # --- documents (plugins/sales/invoices) ---------------------------------------------
 
@@ -73,5 +106,6 @@ class SalesPlugin:
 
     @hookimpl
     def plugin_enabled(self, name: str) -> None:
+        deals.plugin_enabled(name)
         if name == self.name:
             invoices.plugin_enabled()

@@ -1,7 +1,7 @@
 """sales invoices: numbered invoices of deals with their payment state
 
 Revision ID: 0006_invoices
-Revises: 0003_price_lists
+Revises: 0005_deals
 Create Date: 2026-11-26
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_invoices"
-down_revision = "0003_price_lists"
+down_revision = "0005_deals"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Deals: pipelines with their stages, deals with lines, the board, the list and the card."""

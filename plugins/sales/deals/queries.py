@@ -1,0 +1,207 @@
+"""Reading deals: the filters shared by the board, the list, the export and the API, a
+keyset page, and the board's columns (a fixed number of queries however many deals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+
+from core.clients.models import Client
+from core.db import db
+from core.ids import parse_id
+from core.users.models import User
+from plugins.sales.deals.services import cents, scoped, title_starts
+from plugins.sales.models import Deal, Stage
+
+
+@dataclass
+class DealFilter:
+    pipeline_id: int | None = None
+    stage_id: int | None = None
+    owner_id: int | None = None
+    client_id: int | None = None
+    source: str | None = None
+    status: str | None = None  # open, won, lost
+    q: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    expected_from: date | None = None
+    expected_to: date | None = None
+
+    @classmethod
+    def from_args(cls, args: Any) -> DealFilter:
+        """From a page's query string; what does not parse is ignored (a filter form)."""
+        out = cls()
+        for f in fields(cls):
+            raw = (args.get(f.name) or "").strip()
+            if not raw:
+                continue
+            if f.name.endswith("_id"):
+                setattr(out, f.name, parse_id(raw))
+            elif f.name.endswith(("_from", "_to")):
+                try:
+                    setattr(out, f.name, date.fromisoformat(raw))
+                except ValueError:
+                    pass
+            elif f.name == "status":
+                out.status = raw if raw in ("open", "won", "lost") else None
+            else:
+                setattr(out, f.name, raw[:200])
+        return out
+
+    def args(self) -> dict[str, str]:
+        """As query-string arguments (for links and the export)."""
+        return {
+            f.name: str(getattr(self, f.name))
+            for f in fields(self)
+            if getattr(self, f.name) not in (None, "")
+        }
+
+    def apply(self, query: sa.Select) -> sa.Select:
+        for name in ("pipeline_id", "stage_id", "owner_id", "client_id", "source"):
+            value = getattr(self, name)
+            if value is not None:
+                query = query.where(getattr(Deal, name) == value)
+        if self.status is not None:
+            query = query.where(
+                Deal.stage_id.in_(sa.select(Stage.id).where(Stage.kind == self.status))
+            )
+        if self.q:
+            query = query.where(title_starts(self.q))
+        if self.created_from is not None:
+            query = query.where(Deal.created_at >= datetime.combine(self.created_from, time()))
+        if self.created_to is not None:
+            end = datetime.combine(self.created_to + timedelta(days=1), time())
+            query = query.where(Deal.created_at < end)
+        if self.expected_from is not None:
+            query = query.where(Deal.expected_close_on >= self.expected_from)
+        if self.expected_to is not None:
+            query = query.where(Deal.expected_close_on <= self.expected_to)
+        return query
+
+
+def page(
+    flt: DealFilter, user: Any, cursor: int | None = None, limit: int = 50
+) -> tuple[list[Deal], int | None]:
+    """Deals ``user`` may see, newest first, ``limit`` at a time; the cursor is the last id."""
+    query = scoped(flt.apply(sa.select(Deal)), user)
+    if cursor is not None:
+        query = query.where(Deal.id < cursor)
+    rows = list(db.session.execute(query.order_by(Deal.id.desc()).limit(limit + 1)).scalars())
+    return rows[:limit], (rows[limit - 1].id if len(rows) > limit else None)
+
+
+def rows_with_names(flt: DealFilter, user: Any, cursor: int | None, limit: int) -> tuple[list, Any]:
+    """Like ``page`` but as rows with the client's, stage's and owner's names (one query)."""
+    query = (
+        sa.select(
+            Deal,
+            Client.name.label("client_name"),
+            Stage.name.label("stage_name"),
+            Stage.kind.label("stage_kind"),
+            User.name.label("owner_name"),
+        )
+        .join(Client, Client.id == Deal.client_id)
+        .join(Stage, Stage.id == Deal.stage_id)
+        .outerjoin(User, User.id == Deal.owner_id)
+    )
+    query = scoped(flt.apply(query), user)
+    if cursor is not None:
+        query = query.where(Deal.id < cursor)
+    rows = db.session.execute(query.order_by(Deal.id.desc()).limit(limit + 1)).all()
+    return rows[:limit], (rows[limit - 1].Deal.id if len(rows) > limit else None)
+
+
+@dataclass
+class Column:
+    stage: Stage
+    count: int
+    sums: dict[str, Decimal]  # currency -> sum
+    cards: list[Any]
+
+    @property
+    def more(self) -> bool:
+        return self.count > len(self.cards)
+
+
+def board(stages: list[Stage], flt: DealFilter, user: Any, per_column: int) -> list[Column]:
+    """The board's columns: counts and sums per stage (one grouped query) and the newest
+    ``per_column`` cards of every stage (one query of one limited part per stage)."""
+    if not stages:
+        return []
+    stage_ids = [s.id for s in stages]
+    counts: dict[int, int] = {}
+    sums: dict[int, dict[str, Decimal]] = {}
+    grouped = scoped(
+        flt.apply(
+            sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.amount))
+            .where(Deal.pipeline_id == stages[0].pipeline_id)
+            .group_by(Deal.stage_id, Deal.currency)
+        ),
+        user,
+    )
+    for stage_id, currency, count, total in db.session.execute(grouped):
+        counts[stage_id] = counts.get(stage_id, 0) + count
+        sums.setdefault(stage_id, {})[currency] = cents(Decimal(str(total or 0)))
+    parts = []
+    for stage_id in stage_ids:
+        if not counts.get(stage_id):
+            continue
+        part = scoped(
+            flt.apply(
+                sa.select(
+                    Deal.id,
+                    Deal.stage_id,
+                    Deal.title,
+                    Deal.amount,
+                    Deal.currency,
+                    Deal.owner_id,
+                    Deal.client_id,
+                    Deal.expected_close_on,
+                    Deal.stage_entered_at,
+                    Deal.version,
+                ).where(Deal.pipeline_id == stages[0].pipeline_id, Deal.stage_id == stage_id)
+            ),
+            user,
+        )
+        parts.append(sa.select(part.order_by(Deal.id.desc()).limit(per_column).subquery()))
+    cards: dict[int, list[Any]] = {}
+    if parts:
+        rows = db.session.execute(sa.union_all(*parts) if len(parts) > 1 else parts[0]).all()
+        names = _names(rows)
+        for row in sorted(rows, key=lambda r: -r.id):
+            cards.setdefault(row.stage_id, []).append(
+                {
+                    "row": row,
+                    "client": names["clients"].get(row.client_id, ""),
+                    "owner": names["users"].get(row.owner_id, ""),
+                }
+            )
+    return [
+        Column(stage, counts.get(stage.id, 0), sums.get(stage.id, {}), cards.get(stage.id, []))
+        for stage in stages
+    ]
+
+
+def _names(rows: list[Any]) -> dict[str, dict[int, str]]:
+    client_ids = {r.client_id for r in rows}
+    user_ids = {r.owner_id for r in rows if r.owner_id}
+    clients = (
+        dict(
+            db.session.execute(
+                sa.select(Client.id, Client.name).where(Client.id.in_(client_ids))
+            ).all()
+        )
+        if client_ids
+        else {}
+    )
+    users = (
+        dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))).all())
+        if user_ids
+        else {}
+    )
+    return {"clients": clients, "users": users}

@@ -1,0 +1,409 @@
+"""Deal pages: the board, the list and its export, the card with its forms, the admin pages,
+the client card panel, the timeline, the search box, and the plugin switched off."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from core.db import db
+from plugins.sales.models import Deal, Pipeline, StageChange
+from tests.conftest import QueryCounter, api_token, csrf_token, disable, enable, login, post_form
+from tests.plugins.sales.deals_helpers import manager, new_client, reason_id, sales_on, stages
+
+
+@pytest.fixture
+def sales(app):
+    sales_on(app)
+    return app
+
+
+def _create(api, client_id, n=1, **extra):
+    ids = []
+    for i in range(n):
+        response = api.post(
+            "/api/v1/sales/deals",
+            json={"title": f"Deal {i:03d}", "client_id": client_id, "amount": "100", **extra},
+        )
+        assert response.status_code == 201, response.get_json()
+        ids.append(response.get_json()["id"])
+    return ids
+
+
+def test_a_deal_is_created_edited_and_deleted_in_the_ui(sales, admin_client):
+    client_id = new_client(sales)
+    page = admin_client.get(f"/sales/deals/new?client_id={client_id}")
+    assert page.status_code == 200 and "Okna Plus" in page.get_data(as_text=True)
+    created = post_form(
+        admin_client,
+        "/sales/deals/new",
+        {
+            "title": "Balcony glazing",
+            "client_id": str(client_id),
+            "owner_id": "1",
+            "amount": "2 400,50",
+            "currency": "EUR",
+            "stage_id": str(stages(sales)["Measurements"]),
+        },
+    )
+    assert created.status_code == 302
+    with sales.app_context():
+        deal = db.session.execute(sa.select(Deal)).scalar_one()
+        assert deal.amount == 2400.50 and deal.stage.name == "Measurements"
+        deal_id = deal.id
+    card = admin_client.get(f"/sales/deals/{deal_id}").get_data(as_text=True)
+    assert "Balcony glazing" in card and 'data-testid="stage-history"' in card
+    edited = post_form(
+        admin_client,
+        f"/sales/deals/{deal_id}/edit",
+        {
+            "title": "Balcony glazing, 2 windows",
+            "client_id": str(client_id),
+            "owner_id": "1",
+            "amount": "2500",
+            "currency": "EUR",
+            "version": "1",
+        },
+    )
+    assert edited.status_code == 302
+    stale = post_form(
+        admin_client,
+        f"/sales/deals/{deal_id}/edit",
+        {
+            "title": "Overwrite",
+            "client_id": str(client_id),
+            "owner_id": "1",
+            "currency": "EUR",
+            "version": "1",
+        },
+    )
+    assert stale.status_code == 409 and "changed this deal" in stale.get_data(as_text=True)
+    bad = post_form(
+        admin_client,
+        f"/sales/deals/{deal_id}/edit",
+        {"title": "x", "client_id": str(client_id), "currency": "ABC", "version": "2"},
+    )
+    assert bad.status_code == 422 and 'id="currency-error"' in bad.get_data(as_text=True)
+    assert post_form(admin_client, f"/sales/deals/{deal_id}/delete").status_code == 302
+    assert admin_client.get(f"/sales/deals/{deal_id}").status_code == 404
+
+
+def test_the_lines_editor_saves_lines_and_refuses_a_negative_quantity(sales, admin_client, api):
+    deal_id = _create(api, new_client(sales))[0]
+    good = post_form(
+        admin_client,
+        f"/sales/deals/{deal_id}/lines",
+        {
+            "rows": "3",
+            "version": "1",
+            "name-0": "Window",
+            "quantity-0": "2",
+            "price-0": "100",
+            "discount_percent-0": "10",
+            "vat_rate-0": "20",
+            "name-1": "",
+            "price-1": "",
+        },
+    )
+    assert good.status_code == 302
+    card = admin_client.get(f"/sales/deals/{deal_id}").get_data(as_text=True)
+    assert 'data-testid="lines-total">216.00<' in card
+    bad = post_form(
+        admin_client,
+        f"/sales/deals/{deal_id}/lines",
+        {"rows": "1", "version": "2", "name-0": "Window", "quantity-0": "-2", "price-0": "100"},
+    )
+    assert bad.status_code == 422 and "lines.0.quantity" in bad.get_data(as_text=True)
+    assert api.get(f"/api/v1/sales/deals/{deal_id}").get_json()["amount"] == "216.00"
+
+
+def test_the_card_moves_a_deal_and_asks_for_the_lost_reason(sales, admin_client, api):
+    s = stages(sales)
+    deal_id = _create(api, new_client(sales))[0]
+    moved = post_form(
+        admin_client, f"/sales/deals/{deal_id}/move", {"stage_id": str(s["Approval"])}
+    )
+    assert moved.status_code == 302
+    no_reason = post_form(
+        admin_client, f"/sales/deals/{deal_id}/move", {"stage_id": str(s["Lost"])}
+    )
+    assert no_reason.status_code == 302 and f"lose={s['Lost']}" in no_reason.location
+    dialog = admin_client.get(no_reason.location).get_data(as_text=True)
+    assert 'data-testid="lost-dialog"' in dialog and "Choose why the deal is lost." in dialog
+    lost = post_form(
+        admin_client,
+        f"/sales/deals/{deal_id}/move",
+        {"stage_id": str(s["Lost"]), "lost_reason_id": str(reason_id(sales)), "note": "Chose PVC"},
+    )
+    assert lost.status_code == 302
+    card = admin_client.get(f"/sales/deals/{deal_id}").get_data(as_text=True)
+    history = card.split('data-testid="stage-history"')[1].split("</ol>")[0]
+    assert history.count("<li") == 3 and "Approval → <strong>Lost</strong>" in history
+    assert "Ada Admin" in history and "Chose PVC" in history
+
+
+def test_the_board_moves_a_deal_by_fetch_with_the_csrf_token(sales, admin_client, api):
+    s = stages(sales)
+    deal_id = _create(api, new_client(sales))[0]
+    token = csrf_token(admin_client, "/sales/deals/board")
+    response = admin_client.post(
+        f"/sales/deals/{deal_id}/move",
+        data={"stage_id": str(s["Payment"]), "csrf_token": token},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200 and response.get_json()["stage_id"] == s["Payment"]
+    refused = admin_client.post(
+        f"/sales/deals/{deal_id}/move",
+        data={"stage_id": str(s["Lost"]), "csrf_token": token},
+        headers={"Accept": "application/json"},
+    )
+    assert refused.status_code == 422 and "lost_reason_id" in refused.get_json()["errors"]
+    no_csrf = admin_client.post(
+        f"/sales/deals/{deal_id}/move",
+        data={"stage_id": str(s["Won"])},
+        headers={"Accept": "application/json"},
+    )
+    assert no_csrf.status_code == 400
+
+
+def test_the_board_shows_counts_sums_and_the_newest_cards_with_a_bounded_number_of_queries(
+    sales, admin_client, api
+):
+    client_id = new_client(sales)
+    _create(api, client_id, 10)
+    admin_client.get("/sales/deals/board")  # warm the caches
+    with QueryCounter(sales) as ten:
+        page = admin_client.get("/sales/deals/board")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    first = stages(sales)["First call"]
+    column = html.split(f'data-testid="column-{first}"')[1].split("</section>")[0]
+    assert '<span class="badge text-bg-secondary" data-testid="count">10</span>' in column
+    assert "1,000.00 EUR" in column and "Okna Plus" in column
+    _create(api, client_id, 90)
+    with QueryCounter(sales) as hundred:
+        html = admin_client.get("/sales/deals/board").get_data(as_text=True)
+    assert hundred.count == ten.count, hundred.statements
+    column = html.split(f'data-testid="column-{first}"')[1].split("</section>")[0]
+    assert column.count('class="sales-card') == 20 and "80 more" in column
+    assert 'data-testid="count">100<' in column and "10,000.00 EUR" in column
+
+
+def test_the_board_filters_by_owner_and_source(sales, admin_client, api):
+    anna, _ = manager(sales, "anna@example.com")
+    client_id = new_client(sales)
+    _create(api, client_id, 2, source="website")
+    _create(api, client_id, 1, owner_id=anna, source="phone")
+    html = admin_client.get(f"/sales/deals/board?owner_id={anna}").get_data(as_text=True)
+    assert html.count('class="sales-card') == 1
+    html = admin_client.get("/sales/deals/board?source=website").get_data(as_text=True)
+    assert html.count('class="sales-card') == 2
+
+
+def test_the_list_filters_and_exports_csv_and_xlsx_within_the_scope(sales, admin_client, api):
+    client_id = new_client(sales)
+    _create(api, client_id, 3)
+    _create(api, client_id, 1, title='=HYPERLINK("x")')
+    html = admin_client.get("/sales/deals?q=deal").get_data(as_text=True)
+    assert html.count("/sales/deals/") >= 3 and "HYPERLINK" not in html
+    csv = admin_client.get("/sales/deals/export.csv").get_data(as_text=True)
+    assert csv.count("\n") == 5 and "'=HYPERLINK" in csv and "Okna Plus" in csv
+    xlsx = admin_client.get("/sales/deals/export.xlsx")
+    assert xlsx.status_code == 200
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(xlsx.data)).active
+    assert sheet.max_row == 5
+    anna, _ = manager(sales, "anna@example.com")
+    anna_client = sales.test_client()
+    login(anna_client, "anna@example.com")
+    assert anna_client.get("/sales/deals/export.csv").get_data(as_text=True).count("\n") == 1
+
+
+def test_a_manager_with_scope_own_gets_404_on_every_page_of_another_managers_deal(sales, api):
+    anna, _ = manager(sales, "anna@example.com")
+    manager(sales, "boris@example.com")
+    deal_id = _create(api, new_client(sales), owner_id=anna)[0]
+    boris = sales.test_client()
+    login(boris, "boris@example.com")
+    for path in (
+        f"/sales/deals/{deal_id}",
+        f"/sales/deals/{deal_id}/edit",
+        f"/sales/deals/{deal_id}/lines",
+    ):
+        assert boris.get(path).status_code == 404, path
+    for path in (
+        f"/sales/deals/{deal_id}/move",
+        f"/sales/deals/{deal_id}/delete",
+        f"/sales/deals/{deal_id}/edit",
+    ):
+        assert post_form(boris, path, {"stage_id": "1"}).status_code == 404, path
+    assert "Deal 000" not in boris.get("/sales/deals").get_data(as_text=True)
+    assert "Deal 000" not in boris.get("/sales/deals/board").get_data(as_text=True)
+    assert "Deal 000" not in boris.get("/search?q=Deal").get_data(as_text=True)
+    anna_client = sales.test_client()
+    login(anna_client, "anna@example.com")
+    assert anna_client.get(f"/sales/deals/{deal_id}").status_code == 200
+    assert "Deal 000" in anna_client.get("/search?q=deal").get_data(as_text=True)
+
+
+def test_the_client_card_panel_timeline_and_links_show_the_deals(sales, admin_client, api):
+    client_id = new_client(sales)
+    deal_id = _create(api, client_id)[0]
+    api.post(f"/api/v1/sales/deals/{deal_id}/move", json={"stage_id": stages(sales)["Approval"]})
+    card = admin_client.get(f"/clients/{client_id}").get_data(as_text=True)
+    assert 'data-panel="sales.deals"' in card and "Deal 000" in card
+    items = api.get(f"/api/v1/clients/{client_id}/timeline").get_json()["items"]
+    kinds = [i["kind"] for i in items]
+    assert "deal" in kinds and "deal_stage" in kinds
+    stage_item = next(i for i in items if i["kind"] == "deal_stage")
+    assert "First call → Approval" in stage_item["title"]
+    only = api.get(
+        f"/api/v1/clients/{client_id}/timeline", query_string={"kinds": "deal_stage"}
+    ).get_json()["items"]
+    assert {i["kind"] for i in only} == {"deal_stage"}
+    task = api.post(
+        "/api/v1/tasks",
+        json={"title": "Call back", "record_kind": "sales.deal", "record_id": deal_id},
+    )
+    assert task.status_code == 201, task.get_json()
+    comment = api.post(
+        "/api/v1/comments", json={"record_kind": "sales.deal", "record_id": deal_id, "body": "Hi"}
+    )
+    assert comment.status_code == 201, comment.get_json()
+    page = admin_client.get(f"/sales/deals/{deal_id}").get_data(as_text=True)
+    assert "Call back" in page and 'data-testid="deal-comments"' in page and ">Hi<" in page
+
+
+def test_switching_the_plugin_off_hides_routes_panels_and_search_and_keeps_the_deals(
+    sales, admin_client, api
+):
+    client_id = new_client(sales)
+    deal_id = _create(api, client_id)[0]
+    disable(sales, "sales")
+    assert admin_client.get("/sales/deals/board").status_code == 404
+    assert admin_client.get(f"/sales/deals/{deal_id}").status_code == 404
+    assert admin_client.get("/sales/admin/pipelines").status_code == 404
+    assert api.get(f"/api/v1/sales/deals/{deal_id}").status_code == 404
+    assert api.get("/api/v1/sales/pipelines").status_code == 404
+    card = admin_client.get(f"/clients/{client_id}").get_data(as_text=True)
+    assert 'data-panel="sales.deals"' not in card and "Deal 000" not in card
+    assert "Deal 000" not in admin_client.get("/search?q=Deal").get_data(as_text=True)
+    assert "/sales/deals/board" not in admin_client.get("/").get_data(as_text=True)
+    enable(sales, "sales")
+    assert api.get(f"/api/v1/sales/deals/{deal_id}").status_code == 200
+    assert "/sales/deals/board" in admin_client.get("/").get_data(as_text=True)
+
+
+def test_the_default_pipeline_is_created_once(app, admin_client):
+    enable(app, "sales")
+    disable(app, "sales")
+    enable(app, "sales")
+    assert admin_client.get("/sales/deals/board").status_code == 200
+    with app.app_context():
+        names = db.session.execute(sa.select(Pipeline.name)).scalars().all()
+    assert names == ["Sales"]
+    assert list(stages(app)) == [
+        "First call",
+        "Measurements",
+        "Approval",
+        "Payment",
+        "Installation",
+        "Won",
+        "Lost",
+    ]
+
+
+def test_an_admin_removes_a_stage_and_moves_its_deals_where_they_say(sales, admin_client, api):
+    s = stages(sales)
+    deal_ids = _create(api, new_client(sales), 3, stage_id=s["Approval"])
+    page = admin_client.get(f"/sales/admin/stages/{s['Approval']}/remove").get_data(as_text=True)
+    assert "3 deals are in this stage" in page
+    refused = post_form(admin_client, f"/sales/admin/stages/{s['Approval']}/remove", {})
+    assert refused.status_code == 422
+    done = post_form(
+        admin_client, f"/sales/admin/stages/{s['Approval']}/remove", {"move_to": str(s["Payment"])}
+    )
+    assert done.status_code == 302
+    with sales.app_context():
+        assert {d.stage_id for d in db.session.execute(sa.select(Deal)).scalars()} == {s["Payment"]}
+        moves = (
+            db.session.execute(
+                sa.select(StageChange).where(StageChange.from_stage_id == s["Approval"])
+            )
+            .scalars()
+            .all()
+        )
+        assert sorted(m.deal_id for m in moves) == deal_ids
+        assert all(m.to_stage_id == s["Payment"] and m.by_id == 1 for m in moves)
+    admin = admin_client.get(f"/sales/admin/pipelines/{_pipeline_id(sales)}").get_data(as_text=True)
+    assert "Approval" not in admin.split('data-testid="stages"')[1]
+    card = admin_client.get(f"/sales/deals/{deal_ids[0]}").get_data(as_text=True)
+    assert "Approval → <strong>Payment</strong>" in card  # the history keeps the removed name
+
+
+def _pipeline_id(app) -> int:
+    with app.app_context():
+        return db.session.execute(sa.select(Pipeline.id)).scalar_one()
+
+
+def test_an_admin_edits_pipelines_stages_and_lost_reasons(sales, admin_client):
+    pipeline_id = _pipeline_id(sales)
+    s = stages(sales)
+    path = f"/sales/admin/pipelines/{pipeline_id}"
+    post_form(
+        admin_client,
+        f"/sales/admin/stages/{s['Approval']}",
+        {
+            "name": "Approval by the client",
+            "probability": "55",
+            "target_hours": "24",
+            "kind": "open",
+            "action": "save",
+        },
+    )
+    post_form(
+        admin_client,
+        f"/sales/admin/pipelines/{pipeline_id}/stages",
+        {"name": "Delivery", "probability": "90", "target_hours": "", "kind": "open"},
+    )
+    post_form(admin_client, f"/sales/admin/stages/{s['Measurements']}", {"action": "up"})
+    bad = post_form(
+        admin_client,
+        f"/sales/admin/stages/{s['Payment']}",
+        {"name": "Payment", "probability": "150", "kind": "open", "action": "save"},
+    )
+    assert bad.status_code == 302
+    names = list(stages(sales))
+    html = admin_client.get(path).get_data(as_text=True)
+    order = re.findall(r'name="name" value="([^"]+)" maxlength="120"', html)
+    assert order == [
+        "Measurements",
+        "First call",
+        "Approval by the client",
+        "Payment",
+        "Installation",
+        "Delivery",
+        "Won",
+        "Lost",
+    ]
+    assert "Delivery" in names
+    post_form(admin_client, "/sales/admin/lost-reasons", {"name": "Moved away"})
+    assert "Moved away" in admin_client.get("/sales/admin/lost-reasons").get_data(as_text=True)
+    created = post_form(admin_client, "/sales/admin/pipelines", {"name": "Service"})
+    assert created.status_code == 302
+    assert "Service" in admin_client.get("/sales/admin/pipelines").get_data(as_text=True)
+
+
+def test_a_manager_without_sales_admin_cannot_open_the_admin_pages(sales):
+    manager(sales, "anna@example.com")
+    anna = sales.test_client()
+    login(anna, "anna@example.com")
+    assert anna.get("/sales/admin/pipelines").status_code == 403
+    headers = api_token(anna, "anna@example.com")
+    assert (
+        anna.post("/api/v1/sales/pipelines", json={"name": "X"}, headers=headers).status_code == 403
+    )
