@@ -280,6 +280,23 @@ def test_an_unfiltered_list_reads_the_name_index_in_order(generated):
     assert "ix_clients_live_name" in plan and "TEMP B-TREE" not in plan, plan
 
 
+def test_my_tasks_read_only_the_tasks_still_to_do(generated):
+    """My tasks (and Team tasks) read the partial index of active tasks, not every task the
+    manager ever had (thousands, mostly done)."""
+    from core.db import db
+    from core.tasks.models import Task
+    from core.tasks.views import active
+
+    database, folder = generated
+    app = _app(database, folder)
+    with app.app_context():
+        for condition in (Task.assignee_id == 2, Task.assignee_id.in_([2, 3])):
+            query = active(sa.select(Task).where(condition).limit(1000))
+            sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(r[-1] for r in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "ix_tasks_assignee_active" in plan, plan
+
+
 def test_word_search_candidates_use_the_prefix_index(generated):
     """Word searches on SQLite read candidates through the 3-character prefix index, and
     that query scans no table either."""
