@@ -4,12 +4,15 @@
 
 Creates the schema with the migrations (as `crm init` does), then writes users in teams,
 clients (companies and people with Latin and Cyrillic names), phones, e-mails, tags,
-contact persons and the full-text index. The rows are generated in a second process and
+contact persons and the full-text index, then the clients' interactions (calls, meetings,
+e-mails, notes...) and tasks linked to them. The rows are generated in a second process and
 written through the DBAPI in batches of 50,000 clients: executemany on SQLite (no journal,
 no fsync, secondary indexes dropped and rebuilt after the load, the full-text index merged
 once, WAL restored at the end), COPY on PostgreSQL. A SQLite file is written under
 ``<name>.partial`` and renamed when complete. The schema is exactly what the migrations
-create. The same --seed gives the same data. Prints rows per second.
+create. The same --seed gives the same data (interactions and tasks draw from their own
+random streams, so adding them left the clients' rows as they were). Prints rows per
+second.
 """
 
 from __future__ import annotations
@@ -301,9 +304,54 @@ COLUMNS = {
     "client_phones": ("client_id", "contact_person_id", "kind", "e164", "digits_rev"),
     "client_emails": ("client_id", "contact_person_id", "kind", "email"),
     "client_tags": ("client_id", "tag_id"),
+    "interactions": (
+        "id",
+        "client_id",
+        "contact_person_id",
+        "kind",
+        "direction",
+        "channel",
+        "subject",
+        "text",
+        "outcome",
+        "duration_minutes",
+        "occurred_at",
+        "user_id",
+        "created_at",
+        "updated_at",
+        "version",
+        "created_by_id",
+    ),
+    "tasks": (
+        "id",
+        "title",
+        "description",
+        "assignee_id",
+        "due_at",
+        "priority",
+        "status",
+        "result",
+        "completed_at",
+        "record_kind",
+        "record_id",
+        "reminded_at",
+        "overdue_notified_at",
+        "created_at",
+        "updated_at",
+        "version",
+        "created_by_id",
+    ),
 }
 # Parents before children (foreign keys); the full-text rows go last.
-TABLES = ("clients", "contact_persons", "client_phones", "client_emails", "client_tags")
+TABLES = (
+    "clients",
+    "contact_persons",
+    "client_phones",
+    "client_emails",
+    "client_tags",
+    "interactions",
+    "tasks",
+)
 POSITIONS = ("Director", "Buyer", "Accountant", "Engineer")
 CLIENT_DOMAINS = ("mail.md", "gmail.com", "yandex.ru", "web.de")
 CONTACT_DOMAINS = ("mail.md", "gmail.com", "mail.ru")
@@ -322,11 +370,14 @@ def client_batches(
     tag_names: dict[int, str],
     now: datetime,
     batch: int = BATCH,
+    activity: Activity | None = None,
 ) -> Iterator[dict[str, list[tuple]]]:
     """The clients and everything hanging off them, ``batch`` clients at a time, as tuples
     in ``COLUMNS`` order plus ``fts``: (client id, the document the app's reindex writes).
 
     Names come from small vocabularies, so their keys and slugs are computed once each.
+    With ``activity``, each batch also holds the clients' interactions and tasks (drawn
+    from the activity's own random streams, after the clients').
     """
     key = functools.cache(name_key)
     slug_of = functools.cache(slug)
@@ -420,14 +471,259 @@ def client_batches(
             # Every part is already a name key (e-mails and digits are lower-case ASCII).
             fts.append((cid, " ".join(doc)))
         next_id += size
+        interactions, tasks = activity.rows(rows, contacts, user_ids) if activity else ([], [])
         yield {
             "clients": rows,
             "contact_persons": contacts,
             "client_phones": phones,
             "client_emails": emails,
             "client_tags": tags,
+            "interactions": interactions,
+            "tasks": tasks,
             "fts": fts,
         }
+
+
+# --- interactions and tasks -------------------------------------------------------------
+
+# (kind, share): calls and e-mails most, letters and visits rarely.
+INTERACTION_KINDS = (
+    ("call", 0.40),
+    ("email", 0.22),
+    ("meeting", 0.10),
+    ("note", 0.11),
+    ("message", 0.09),
+    ("visit", 0.05),
+    ("letter", 0.03),
+)
+CHANNELS = {
+    "call": ("phone", "mobile", "Zoom", ""),
+    "email": ("e-mail", ""),
+    "meeting": ("office", "client's office", "Zoom", "Teams", ""),
+    "note": ("",),
+    "message": ("WhatsApp", "Telegram", "Viber", "SMS"),
+    "visit": ("site", "warehouse", ""),
+    "letter": ("post", "courier"),
+}
+SUBJECTS = (
+    "Price request",
+    "Offer follow-up",
+    "Delivery date",
+    "Invoice question",
+    "Contract renewal",
+    "Complaint about installation",
+    "Measurement appointment",
+    "Discount for wholesale",
+    "New catalogue",
+    "Payment reminder",
+    "Запрос цены",
+    "Обсуждение договора",
+    "Сроки поставки",
+    "Вопрос по счёту",
+    "Замер окон",
+    "Рекламация",
+    "Скидка на объём",
+    "Напоминание об оплате",
+    "Презентация продукции",
+    "",
+)
+TEXTS = (
+    "",
+    "",
+    "Asked for the updated price list and delivery terms.",
+    "Agreed to send a revised offer by Friday.",
+    "Client is comparing us with two other suppliers.",
+    "Клиент просит перезвонить после обеда.",
+    "Договорились о встрече на следующей неделе.",
+    "Отправили коммерческое предложение, ждём ответа.",
+)
+OUTCOMES = (
+    "",
+    "",
+    "",
+    "offer sent",
+    "call back later",
+    "order placed",
+    "no answer",
+    "ждёт КП",
+    "перезвонить",
+    "заказ оформлен",
+)
+TASK_TITLES = (
+    "Call back",
+    "Send the offer",
+    "Prepare the contract",
+    "Check the payment",
+    "Arrange a measurement",
+    "Send the catalogue",
+    "Follow up on the complaint",
+    "Перезвонить клиенту",
+    "Отправить КП",
+    "Подготовить договор",
+    "Проверить оплату",
+    "Согласовать замер",
+    "Выставить счёт",
+)
+TASK_RESULTS = ("", "", "done as agreed", "client confirmed", "готово", "клиент подтвердил")
+PRIORITY_SHARES = (("normal", 0.7), ("high", 0.15), ("low", 0.15))
+
+
+def _shares(pairs: tuple[tuple[str, float], ...]) -> list[str]:
+    """A lookup list of 100 entries: picking one uniformly gives each value its share."""
+    return [value for value, share in pairs for _ in range(round(share * 100))]
+
+
+class Activity:
+    """Interactions and tasks for each batch of clients, from two random streams of their
+    own (seeded from the main seed), so their rows never change the clients' and changing
+    one rate leaves the other table as it was.
+
+    Per client, the number of interactions (tasks) is uniform on 0..2*rate (rounded down),
+    so its mean is about the rate. Interactions: kinds by share, a direction except for
+    notes, Latin and Cyrillic subjects, over the last three years (never before the
+    client was created), by the client's owner in 85 % of cases. Tasks: linked to their
+    client (record_kind "client"), assigned to the owner in 70 % of cases, otherwise to any
+    of the managers; due over the last three years and the next two weeks (5 % without a
+    due date); past ones mostly done, a few cancelled, some still open (a fifth of those
+    due in the last month, 1 % of older ones); future ones mostly open.
+    """
+
+    def __init__(
+        self, seed: int, interactions_per_client: float, tasks_per_client: float, now: datetime
+    ) -> None:
+        self.interaction_dice = Dice(seed * 1_000_003 + 1)
+        self.task_dice = Dice(seed * 1_000_003 + 2)
+        self.interaction_span = 2 * interactions_per_client + 1 if interactions_per_client else 0
+        self.task_span = 2 * tasks_per_client + 1 if tasks_per_client else 0
+        self.now = now
+        self.next_interaction_id = 1
+        self.next_task_id = 1
+        self.kinds = _shares(INTERACTION_KINDS)
+        self.priorities = _shares(PRIORITY_SHARES)
+
+    def rows(
+        self, clients: list[tuple], contacts: list[tuple], user_ids: list[int]
+    ) -> tuple[list[tuple], list[tuple]]:
+        contacts_of: dict[int, list[int]] = {}
+        for contact in contacts:
+            contacts_of.setdefault(contact[1], []).append(contact[0])
+        return (
+            self._interactions(clients, contacts_of, user_ids) if self.interaction_span else [],
+            self._tasks(clients, user_ids) if self.task_span else [],
+        )
+
+    def _interactions(self, clients, contacts_of, user_ids) -> list[tuple]:
+        dice = self.interaction_dice
+        rand, pick, below = dice.random, dice.pick, dice.below
+        kinds, span = self.kinds, self.interaction_span
+        now = self.now
+        three_years = 3 * 365 * 24 * 60
+        out = []
+        next_id = self.next_interaction_id
+        for client in clients:
+            count = int(rand() * span)
+            if not count:
+                continue
+            cid, owner = client[0], client[9]
+            created = datetime.fromisoformat(client[13])
+            window = min(three_years, int((now - created).total_seconds() // 60))
+            people = contacts_of.get(cid)
+            for _ in range(count):
+                kind = pick(kinds)
+                occurred = now - timedelta(minutes=below(window) if window > 0 else 0)
+                user = owner if rand() < 0.85 else pick(user_ids)
+                duration = None
+                if kind == "call":
+                    duration = 1 + below(25)
+                elif kind in ("meeting", "visit"):
+                    duration = 15 + 15 * below(8)
+                occurred_text = stamp(occurred)
+                out.append(
+                    (
+                        next_id,
+                        cid,
+                        pick(people) if people and rand() < 0.6 else None,
+                        kind,
+                        None if kind == "note" else ("in" if rand() < 0.45 else "out"),
+                        pick(CHANNELS[kind]),
+                        pick(SUBJECTS),
+                        pick(TEXTS),
+                        "" if kind == "note" else pick(OUTCOMES),
+                        duration,
+                        occurred_text,
+                        user,
+                        occurred_text,
+                        occurred_text,
+                        1,
+                        user,
+                    )
+                )
+                next_id += 1
+        self.next_interaction_id = next_id
+        return out
+
+    def _tasks(self, clients, user_ids) -> list[tuple]:
+        dice = self.task_dice
+        rand, pick, below = dice.random, dice.pick, dice.below
+        priorities, span = self.priorities, self.task_span
+        now = self.now
+        back = 3 * 365 * 24 * 60
+        ahead = 14 * 24 * 60
+        month = timedelta(days=30)
+        out = []
+        next_id = self.next_task_id
+        for client in clients:
+            count = int(rand() * span)
+            for _ in range(count):
+                assignee = client[9] if rand() < 0.7 else pick(user_ids)
+                creator = assignee if rand() < 0.6 else pick(user_ids)
+                due = None if rand() < 0.05 else now + timedelta(minutes=below(back + ahead) - back)
+                roll = rand()
+                if due is None:
+                    status = "done" if roll < 0.7 else "open"
+                elif due > now:
+                    status = "open" if roll < 0.85 else "in_progress" if roll < 0.95 else "done"
+                else:
+                    still_open = 0.2 if now - due < month else 0.01
+                    if roll < still_open:
+                        status = "open" if rand() < 0.8 else "in_progress"
+                    elif roll < still_open + 0.03:
+                        status = "cancelled"
+                    else:
+                        status = "done"
+                anchor = due or now - timedelta(minutes=below(back))
+                created = min(anchor - timedelta(minutes=below(14 * 24 * 60)), now)
+                completed = None
+                if status in ("done", "cancelled"):
+                    completed = min(anchor + timedelta(minutes=below(3 * 24 * 60) - 24 * 60), now)
+                    completed = max(completed, created)
+                overdue = due is not None and due < now and status in ("open", "in_progress")
+                created_text = stamp(created)
+                out.append(
+                    (
+                        next_id,
+                        pick(TASK_TITLES),
+                        "",
+                        assignee,
+                        stamp(due) if due else None,
+                        pick(priorities),
+                        status,
+                        pick(TASK_RESULTS) if status == "done" else "",
+                        stamp(completed) if completed else None,
+                        "client",
+                        client[0],
+                        # Reminders and overdue notices of the past went out already.
+                        stamp(due - timedelta(minutes=30)) if due and due <= now else None,
+                        stamp(due + timedelta(minutes=5)) if overdue else None,
+                        created_text,
+                        stamp(completed) if completed else created_text,
+                        1,
+                        creator,
+                    )
+                )
+                next_id += 1
+        self.next_task_id = next_id
+        return out
 
 
 def _produce(sender, args: tuple) -> None:
@@ -563,7 +859,7 @@ class PostgresWriter:
             for _, sql in self.indexes:
                 cur.execute(sql)
             # Explicit ids were written: the sequences continue after them.
-            for table in ("clients", "contact_persons"):
+            for table in ("clients", "contact_persons", "interactions", "tasks"):
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
@@ -572,7 +868,13 @@ class PostgresWriter:
 
 
 def generate(
-    url: str, clients: int, contacts_per_company: float, seed: int, instance: Path
+    url: str,
+    clients: int,
+    contacts_per_company: float,
+    seed: int,
+    instance: Path,
+    interactions_per_client: float = 5.0,
+    tasks_per_client: float = 1.0,
 ) -> None:
     from core.users.services import hash_password
 
@@ -608,8 +910,13 @@ def generate(
                         "clients.create",
                         "clients.edit",
                         "core.users.view",
+                        "interactions.view",
+                        "interactions.edit",
+                        "comments.write",
+                        "tasks.view",
+                        "tasks.edit",
                     ],
-                    scopes={"clients": scope},
+                    scopes={"clients": scope, "tasks": scope},
                     created_at=now,
                     updated_at=now,
                     version=1,
@@ -663,7 +970,10 @@ def generate(
         started = time.perf_counter()
         counts = dict.fromkeys((*TABLES, "fts"), 0)
         done = 0
-        batches = generated_batches(dice, clients, contacts_per_company, user_ids, tag_names, now)
+        activity = Activity(seed, interactions_per_client, tasks_per_client, now)
+        batches = generated_batches(
+            dice, clients, contacts_per_company, user_ids, tag_names, now, BATCH, activity
+        )
         for batch in batches:
             writer.write(batch)
             for table, rows in batch.items():
@@ -683,7 +993,8 @@ def generate(
     print(
         f"  clients {counts['clients']:,}, phones {counts['client_phones']:,}, "
         f"e-mails {counts['client_emails']:,}, tags {counts['client_tags']:,}, "
-        f"contact persons {counts['contact_persons']:,}, full-text rows {counts['fts']:,}"
+        f"contact persons {counts['contact_persons']:,}, full-text rows {counts['fts']:,}, "
+        f"interactions {counts['interactions']:,}, tasks {counts['tasks']:,}"
     )
 
 
@@ -692,15 +1003,22 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite:///bench/data/crm.sqlite3")
     parser.add_argument("--clients", type=int, default=1_000_000)
     parser.add_argument("--contacts-per-company", type=float, default=2.0)
+    parser.add_argument("--interactions-per-client", type=float, default=5.0)
+    parser.add_argument("--tasks-per-client", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--instance", default="bench/data/instance")
     args = parser.parse_args()
     if args.clients < 1:
         parser.error("--clients must be at least 1")
+    if args.interactions_per_client < 0 or args.tasks_per_client < 0:
+        parser.error("--interactions-per-client and --tasks-per-client cannot be negative")
+    rates = (args.interactions_per_client, args.tasks_per_client)
     Path(args.instance).mkdir(parents=True, exist_ok=True)
     instance = Path(args.instance).resolve()
     if not args.database.startswith("sqlite:///"):
-        generate(args.database, args.clients, args.contacts_per_company, args.seed, instance)
+        generate(
+            args.database, args.clients, args.contacts_per_company, args.seed, instance, *rates
+        )
         return
     # Absolute, since Flask-SQLAlchemy reads relative SQLite paths from the instance folder.
     path = Path(args.database[len("sqlite:///") :]).resolve()
@@ -720,7 +1038,14 @@ def main() -> None:
     partial = path.with_name(path.name + ".partial")
     for leftover in (partial, *(partial.with_name(partial.name + s) for s in ("-wal", "-shm"))):
         leftover.unlink(missing_ok=True)
-    generate(f"sqlite:///{partial}", args.clients, args.contacts_per_company, args.seed, instance)
+    generate(
+        f"sqlite:///{partial}",
+        args.clients,
+        args.contacts_per_company,
+        args.seed,
+        instance,
+        *rates,
+    )
     for stale in (path.with_name(path.name + s) for s in ("-wal", "-shm")):
         stale.unlink(missing_ok=True)
     os.replace(partial, path)

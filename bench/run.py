@@ -8,8 +8,10 @@ Starts `crm run` (gunicorn, 2 workers) on the database, signs in as a manager wi
 endpoint sends sequential requests and reports p50/p95/p99 (one client; sync workers close
 the connection after each answer, so every request includes its TCP connection); with wrk
 (Debian's package) on PATH it also measures requests per second with 8 connections. The
-pages are the client list and the card of a company with contact persons (every enabled
-plugin's panels included). Results go to bench/results/<name>.json with the machine, the
+pages are the client list, the card of a company with contact persons, interactions and
+tasks (every enabled plugin's panels included, the timeline last) and My tasks of the
+manager with scope "all" (who has the most tasks); the API calls include the tasks list and
+that company's timeline. Results go to bench/results/<name>.json with the machine, the
 commit and the load average around the run, and are printed as a Markdown table for
 docs/benchmarks.md.
 """
@@ -239,11 +241,23 @@ def run(port: int, args) -> dict:
             ]
         )["next_cursor"]
     sample = next(c for c in first["items"] if c["phone"] and c["email"])
+
+    def has(path: str) -> bool:
+        status, body = manager.request("GET", path)
+        if status != 200:
+            raise SystemExit(f"GET {path} answered {status}")
+        found = json.loads(body)
+        return bool(found["items"] if isinstance(found, dict) else found)
+
+    # The card and timeline of a company with contact persons, interactions and tasks: every
+    # panel has rows to show.
     company = next(
         c
         for c in first["items"]
         if c["kind"] == "company"
-        and json.loads(manager.request("GET", f"/api/v1/clients/{c['id']}/contacts")[1])
+        and has(f"/api/v1/clients/{c['id']}/contacts")
+        and has(f"/api/v1/clients/{c['id']}/interactions?limit=1")
+        and has(f"/api/v1/tasks?record_kind=client&record_id={c['id']}&limit=1")
     )
     browser = Client(port)
     browser.sign_in("manager1@bench.example", "bench-password-1")
@@ -276,6 +290,9 @@ def run(port: int, args) -> dict:
         "API client detail": (manager, f"/api/v1/clients/{sample['id']}"),
         "client list page (HTML)": (browser, "/clients/"),
         "client card with all panels (HTML)": (browser, f"/clients/{company['id']}"),
+        "client timeline API": (manager, f"/api/v1/clients/{company['id']}/timeline"),
+        "tasks API list": (manager, "/api/v1/tasks?limit=50"),
+        "my tasks page (HTML)": (browser, "/tasks/"),
     }
     cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     with_throughput = {
@@ -283,7 +300,7 @@ def run(port: int, args) -> dict:
         "API client detail": f"Authorization: Bearer {all_token}",
         "client list page (HTML)": cookie,
     }
-    results: dict = {"endpoints": {}}
+    results: dict = {"endpoints": {}, "card_client_id": company["id"]}
     for name, (client, path) in endpoints.items():
         row = measure(client, path, args.requests)
         if name in with_throughput:

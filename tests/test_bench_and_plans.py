@@ -68,6 +68,90 @@ def test_the_generator_fills_every_table(generated):
     engine.dispose()
 
 
+def test_the_generator_adds_interactions_and_tasks(generated):
+    """About five interactions and one task per client (the defaults), realistic enough for
+    the timeline, My tasks and the tasks API to have work to do."""
+    database, _ = generated
+    engine = sa.create_engine(database)
+    with engine.connect() as conn:
+        one = lambda sql: conn.execute(sa.text(sql)).scalar()  # noqa: E731
+        interactions, tasks = (
+            one("SELECT count(*) FROM interactions"),
+            one("SELECT count(*) FROM tasks"),
+        )
+        assert 4.5 * 3000 < interactions < 5.5 * 3000
+        assert 0.9 * 3000 < tasks < 1.1 * 3000
+        kinds = dict(
+            conn.execute(sa.text("SELECT kind, count(*) FROM interactions GROUP BY kind")).all()
+        )
+        assert set(kinds) == {"call", "email", "meeting", "note", "message", "visit", "letter"}
+        assert kinds["call"] > kinds["email"] > kinds["letter"]
+        # Notes have no direction; everything else is incoming or outgoing.
+        notes = "(kind = 'note') != (direction IS NULL)"
+        assert one(f"SELECT count(*) FROM interactions WHERE {notes}") == 0
+        assert one("SELECT count(*) FROM interactions WHERE subject LIKE '%Запрос%'") > 0
+        assert one("SELECT count(*) FROM interactions WHERE subject LIKE '%Price%'") > 0
+        # Within the last three years, never before the client existed, mostly by its owner.
+        assert one("SELECT min(occurred_at) FROM interactions") >= "2023-11-01"
+        assert one("SELECT max(occurred_at) FROM interactions") <= "2026-11-01 12:00:00.000000"
+        assert (
+            one(
+                "SELECT count(*) FROM interactions i JOIN clients c ON c.id = i.client_id "
+                "WHERE i.occurred_at < c.created_at"
+            )
+            == 0
+        )
+        by_owner = one(
+            "SELECT avg(i.user_id = c.owner_id) FROM interactions i "
+            "JOIN clients c ON c.id = i.client_id"
+        )
+        assert 0.8 < by_owner < 0.95
+        # A contact person, when named, is one of the client's.
+        assert (
+            one(
+                "SELECT count(*) FROM interactions i JOIN contact_persons p "
+                "ON p.id = i.contact_person_id WHERE p.client_id != i.client_id"
+            )
+            == 0
+        )
+        assert one("SELECT count(*) FROM interactions WHERE contact_person_id IS NOT NULL") > 0
+
+        # Tasks: linked to existing clients, assigned among the 50 managers.
+        assert one("SELECT count(*) FROM tasks WHERE record_kind != 'client'") == 0
+        assert (
+            one("SELECT count(*) FROM tasks WHERE record_id NOT IN (SELECT id FROM clients)") == 0
+        )
+        assert one("SELECT count(DISTINCT assignee_id) FROM tasks") == 50
+        now = "2026-11-01 12:00:00.000000"  # the generator's "now", as stored
+        past = dict(
+            conn.execute(
+                sa.text("SELECT status, count(*) FROM tasks WHERE due_at < :now GROUP BY status"),
+                {"now": now},
+            ).all()
+        )
+        assert past["done"] > 0.9 * sum(past.values())
+        assert past.get("open", 0) + past.get("in_progress", 0) > 0  # some overdue
+        assert past["cancelled"] > 0
+        future = dict(
+            conn.execute(
+                sa.text("SELECT status, count(*) FROM tasks WHERE due_at >= :now GROUP BY status"),
+                {"now": now},
+            ).all()
+        )
+        assert future and future["open"] > sum(future.values()) / 2
+        assert one("SELECT count(*) FROM tasks WHERE due_at IS NULL") > 0
+        # Done and cancelled tasks have their completion time; open ones have none.
+        assert (
+            one(
+                "SELECT count(*) FROM tasks WHERE "
+                "(status IN ('done', 'cancelled')) != (completed_at IS NOT NULL)"
+            )
+            == 0
+        )
+        assert one(f"SELECT count(*) FROM tasks WHERE created_at > '{now}'") == 0
+    engine.dispose()
+
+
 def test_the_same_seed_gives_the_same_data(generated, tmp_path):
     database, folder = generated
     again = f"sqlite:///{tmp_path / 'again.sqlite3'}"
@@ -92,12 +176,58 @@ def test_the_same_seed_gives_the_same_data(generated, tmp_path):
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             rows.append(
-                conn.execute(
-                    sa.text("SELECT name, tax_id, status FROM clients ORDER BY id LIMIT 50")
-                ).all()
+                [
+                    conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id")).all()
+                    for table in ("clients", "contact_persons", "interactions", "tasks")
+                ]
             )
         engine.dispose()
     assert rows[0] == rows[1]
+
+
+def test_interactions_and_tasks_draw_from_their_own_random_streams(generated, tmp_path):
+    """Clients and their other rows do not depend on how many interactions or tasks are
+    generated, and tasks do not depend on the number of interactions."""
+    database, _ = generated
+    other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "generate.py"),
+            "--clients",
+            "3000",
+            "--interactions-per-client",
+            "0.5",
+            "--database",
+            other,
+            "--instance",
+            str(tmp_path / "instance"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    tables = ("clients", "contact_persons", "client_phones", "client_emails", "client_tags")
+    found = []
+    for url in (database, other):
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            found.append(
+                {
+                    table: conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY 1, 2")).all()
+                    for table in (*tables, "tasks")
+                }
+                | {
+                    "interactions": conn.execute(
+                        sa.text("SELECT count(*) FROM interactions")
+                    ).one()[0]
+                }
+            )
+        engine.dispose()
+    for table in (*tables, "tasks"):
+        assert found[0][table] == found[1][table], table
+    assert 0.3 * 3000 < found[1]["interactions"] < 0.7 * 3000
 
 
 def _plan(app, params) -> str:
@@ -148,6 +278,23 @@ def test_an_unfiltered_list_reads_the_name_index_in_order(generated):
         sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
         plan = " ".join(r[-1] for r in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
     assert "ix_clients_live_name" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_my_tasks_read_only_the_tasks_still_to_do(generated):
+    """My tasks (and Team tasks) read the partial index of active tasks, not every task the
+    manager ever had (thousands, mostly done)."""
+    from core.db import db
+    from core.tasks.models import Task
+    from core.tasks.views import active
+
+    database, folder = generated
+    app = _app(database, folder)
+    with app.app_context():
+        for condition in (Task.assignee_id == 2, Task.assignee_id.in_([2, 3])):
+            query = active(sa.select(Task).where(condition).limit(1000))
+            sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+            plan = " ".join(r[-1] for r in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
+            assert "ix_tasks_assignee_active" in plan, plan
 
 
 def test_word_search_candidates_use_the_prefix_index(generated):

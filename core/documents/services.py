@@ -23,7 +23,6 @@ from core.documents.models import (
     DocumentSending,
     DocumentTemplate,
 )
-from core.documents.pdf import render_pdf
 from core.documents.salutation import LANGUAGES
 from core.records import Linked
 from core.security import scoped
@@ -198,6 +197,10 @@ def generate(
         raise ValidationFailed(
             {"template_id": [f"The template does not render for this client: {exc}"]}
         ) from exc
+    # reportlab (and Pillow) are loaded by the first document a worker generates, not by
+    # every worker at start: about 15 MiB per web worker that never writes a PDF.
+    from core.documents.pdf import render_pdf
+
     content = render_pdf(text, title=f"{title} {number}", author=getattr(user, "name", ""))
     document = Document(
         type=template.type,

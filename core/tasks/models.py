@@ -26,6 +26,16 @@ class Task(Audited, BusinessMixin, db.Model):
         sa.Index("ix_tasks_record", "record_kind", "record_id"),
         # The reminder job looks only at tasks still to do.
         sa.Index("ix_tasks_active_due", "due_at", sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        # My tasks and Team tasks: an assignee's tasks still to do, without reading the
+        # thousands they have done (queries must say ``ACTIVE`` literally to use it).
+        sa.Index(
+            "ix_tasks_assignee_active",
+            "assignee_id",
+            "due_at",
+            "id",
+            sqlite_where=ACTIVE,
+            postgresql_where=ACTIVE,
+        ),
     )
 
     title: Mapped[str] = mapped_column(sa.String(300))

@@ -17,7 +17,7 @@ from core.db import db, utcnow
 from core.ids import parse_id
 from core.security import current_actor, current_principal, login_required_only, public, requires
 from core.tasks import ical, services
-from core.tasks.models import ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTemplate
+from core.tasks.models import ACTIVE, ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTemplate
 from core.users.models import User
 from core.users.services import ValidationFailed
 
@@ -73,14 +73,16 @@ STATUS_LABELS = {
 }
 
 
+def active(query: sa.Select) -> sa.Select:
+    """``query`` (over Task) limited to tasks still to do, soonest due first.
+
+    ``ACTIVE`` as literal SQL (not bound parameters) lets the database use the partial
+    index ix_tasks_assignee_active: a manager's open tasks, not all they ever had."""
+    return query.where(ACTIVE).order_by(Task.due_at.is_(None), Task.due_at, Task.id)
+
+
 def _active(query: sa.Select) -> list[Task]:
-    return list(
-        db.session.execute(
-            query.where(Task.status.in_(ACTIVE_STATUSES)).order_by(
-                Task.due_at.is_(None), Task.due_at, Task.id
-            )
-        ).scalars()
-    )
+    return list(db.session.execute(active(query)).scalars())
 
 
 @bp.route("/")

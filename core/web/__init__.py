@@ -101,7 +101,11 @@ def init_web(app: Flask) -> None:
             return {"nav": None, "current": None, "bell": 0}
         from core.notifications import unread_count
 
-        bell = unread_count(user.id)
+        # Once per request: every render_template runs this, and the card renders one
+        # template per panel.
+        bell = g.get("crm_bell")
+        if bell is None:
+            bell = g.crm_bell = unread_count(user.id)
         return {
             "nav": navigation_for(app, user),
             "current": user,
