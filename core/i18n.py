@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import tempfile
@@ -52,10 +53,32 @@ def _compile_one(po_path: Path, mo_path: Path) -> None:
     log.info("Compiled %s translations into %s", locale, mo_path)
 
 
+def plugin_source(obj: object) -> Path | None:
+    """A plugin's catalogs: ``translations/`` beside the module that defines its object
+    (as for its migrations), when it has any."""
+    module = inspect.getmodule(obj)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    candidate = Path(file).resolve().parent / "translations"
+    return candidate if any(candidate.glob("*/LC_MESSAGES/*.po")) else None
+
+
 def init_translations(app: Flask) -> Path:
-    """Compile the catalogs into <instance>/translations and point Flask-Babel there."""
-    target = compile_translations(SOURCE, Path(app.instance_path) / "translations")
-    # Flask-Babel splits this setting on ";" and joins relative paths to app.root_path;
-    # an absolute path is used as it is.
-    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(target)
+    """Compile the catalogs of core and of every plugin that ships some into
+    <instance>/translations and point Flask-Babel at them."""
+    root = Path(app.instance_path) / "translations"
+    target = compile_translations(SOURCE, root)
+    directories = []
+    registry = app.extensions.get("crm_plugins")
+    for name, info in sorted(registry.plugins.items()) if registry else ():
+        source = plugin_source(info.obj) if info.loaded and info.obj is not None else None
+        if source is not None:
+            directories.append(compile_translations(source, root / "plugins" / name))
+    # Flask-Babel merges the directories in order, a later one's messages winning: core
+    # comes last, so a plugin cannot change how core's own words are translated.
+    directories.append(target)
+    # It splits this setting on ";" and joins relative paths to app.root_path; absolute
+    # paths are used as they are.
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(map(str, directories))
     return target

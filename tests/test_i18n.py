@@ -22,7 +22,6 @@ from core.users.models import User
 from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_token, login
 
 ROOT = Path(__file__).resolve().parent.parent
-POT = ROOT / "core" / "translations" / "messages.pot"
 LANGUAGES = ("ru", "de", "ro")
 # printf-style placeholders: %(name)s, %s, %d, %%
 PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[a-zA-Z%]")
@@ -33,8 +32,18 @@ def _catalog(path: Path, locale: str | None = None):
         return read_po(handle, locale=locale)
 
 
-def _po(lang: str) -> Path:
-    return SOURCE / lang / "LC_MESSAGES" / "messages.po"
+def _po(lang: str, source: Path = SOURCE) -> Path:
+    return source / lang / "LC_MESSAGES" / "messages.po"
+
+
+# Core and every bundled plugin that has catalogs: (the sources, their translations folder).
+CATALOGS = {
+    "core": (ROOT / "core", SOURCE),
+    **{
+        f"plugins/{folder.parent.name}": (folder.parent, folder)
+        for folder in sorted((ROOT / "plugins").glob("*/translations"))
+    },
+}
 
 
 def _msgids(catalog) -> set:
@@ -113,10 +122,12 @@ def test_english_user_sees_english(app, client):
 # --- the catalogs ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("owner", CATALOGS)
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_every_message_is_translated_with_the_same_placeholders(lang):
-    template = _msgids(_catalog(POT))
-    catalog = _catalog(_po(lang))
+def test_every_message_is_translated_with_the_same_placeholders(lang, owner):
+    folder = CATALOGS[owner][1]
+    template = _msgids(_catalog(folder / "messages.pot"))
+    catalog = _catalog(_po(lang, folder))
     assert str(catalog.locale) == lang
     assert _msgids(catalog) == template, "run pybabel update (see docs/admin.md)"
     problems = []
@@ -135,23 +146,26 @@ def test_every_message_is_translated_with_the_same_placeholders(lang):
     assert not problems, "\n".join(problems)
 
 
-def test_romanian_uses_comma_below_letters():
-    text = _po("ro").read_text(encoding="utf-8")
+@pytest.mark.parametrize("owner", CATALOGS)
+def test_romanian_uses_comma_below_letters(owner):
+    text = _po("ro", CATALOGS[owner][1]).read_text(encoding="utf-8")
     assert not set(text) & set("şţŞŢ"), "use ș ț (comma below), not ş ţ (cedilla)"
     assert set("șțăâî") <= set(text)
 
 
-def test_the_template_is_up_to_date_with_the_sources():
+@pytest.mark.parametrize("owner", CATALOGS)
+def test_the_template_is_up_to_date_with_the_sources(owner):
+    sources, folder = CATALOGS[owner]
     with (ROOT / "babel.cfg").open() as handle:
         method_map, options_map = parse_mapping_cfg(handle, "babel.cfg")
     keywords = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None}
     extracted = {
         message
         for _, _, message, _, _ in extract_from_dir(
-            ROOT / "core", method_map, options_map, keywords=keywords
+            sources, method_map, options_map, keywords=keywords
         )
     }
-    committed = _msgids(_catalog(POT))
+    committed = _msgids(_catalog(folder / "messages.pot"))
     assert extracted == committed, (
         f"missing from messages.pot: {sorted(map(str, extracted - committed))}; "
         f"no longer in the sources: {sorted(map(str, committed - extracted))}"
