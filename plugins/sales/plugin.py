@@ -11,8 +11,9 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 
 from core.plugin_system import hookimpl
-from core.plugin_system.types import Permission, ScopeArea
+from core.plugin_system.types import DashboardWidget, MenuItem, Permission, Report, ScopeArea
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
+from plugins.sales.analytics import models as _analytics_models  # noqa: F401 - sales_plans
 
 
 class SalesPlugin:
@@ -27,6 +28,8 @@ class SalesPlugin:
     def permissions(self) -> list[Permission]:
         return [
             Permission("sales.view", _l("See deals and the product catalog")),
+            Permission("sales.reports", _l("Run the sales reports and see today's figures")),
+            Permission("sales.plans", _l("Enter sales plans")),
         ]
 
     @hookimpl
@@ -35,8 +38,28 @@ class SalesPlugin:
 
     @hookimpl
     def register_blueprints(self, app: Any) -> list[Any]:
-        return []
+        from plugins.sales.analytics import plans
+
+        return [plans.bp]
 
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
-        return []
+        from plugins.sales.analytics import plans
+
+        return [plans.api]
+
+    @hookimpl
+    def reports(self, app: Any) -> list[Report]:
+        from plugins.sales.analytics import reports
+
+        return reports.reports()
+
+    @hookimpl
+    def dashboard_widgets(self, app: Any, user: Any) -> list[DashboardWidget]:
+        from plugins.sales.analytics import widget
+
+        return widget.widgets()
+
+    @hookimpl
+    def menu_items(self, user: Any) -> list[MenuItem]:
+        return [MenuItem(_l("Sales plans"), "sales_analytics.index", "sales.plans", weight=230)]

@@ -1,0 +1,60 @@
+"""Sales plans (entered by the head of sales) and the indexes the sales reports read by."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.audit.models import Audited
+from core.db import BusinessMixin, db
+from plugins.sales.models import MONEY, Deal, DealLine, StageChange
+
+PLAN_KINDS = ("product_group", "seller", "client")
+
+
+class SalesPlan(Audited, BusinessMixin, db.Model):
+    """A turnover target for one month and one product group, seller (user) or client."""
+
+    __tablename__ = "sales_plans"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "period_month", "kind", "dimension_id", "currency", name="uq_sales_plans_target"
+        ),
+        sa.Index("ix_sales_plans_kind_month", "kind", "period_month"),
+    )
+
+    period_month: Mapped[date] = mapped_column()  # the first day of the month
+    kind: Mapped[str] = mapped_column(sa.String(20))  # product_group, seller, client
+    dimension_id: Mapped[int] = mapped_column()
+    amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    currency: Mapped[str] = mapped_column(sa.String(3))
+
+
+# Covering indexes of the reports (created by migration 0004_plans). The funnel counts
+# stage entries of a pipeline over a period from the index alone; won/lost, ABC and plans
+# read the deals closed in a period with their stage, client, owner and amount; the
+# forecast reads open deals by expected close date.
+sa.Index(
+    "ix_sales_stage_changes_funnel",
+    StageChange.__table__.c.pipeline_id,
+    StageChange.__table__.c.at,
+    StageChange.__table__.c.to_stage_id,
+    StageChange.__table__.c.deal_id,
+)
+sa.Index(
+    "ix_sales_deals_closed_report",
+    Deal.__table__.c.closed_at,
+    Deal.__table__.c.stage_id,
+    Deal.__table__.c.owner_id,
+    Deal.__table__.c.client_id,
+    Deal.__table__.c.amount,
+)
+sa.Index(
+    "ix_sales_deal_lines_report",
+    DealLine.__table__.c.deal_id,
+    DealLine.__table__.c.product_id,
+    DealLine.__table__.c.total_amount,
+)
