@@ -33,15 +33,16 @@ class SalesPlan(Audited, BusinessMixin, db.Model):
     currency: Mapped[str] = mapped_column(sa.String(3))
 
 
-# Covering indexes of the reports (created by migration 0004_plans). The funnel counts
-# stage entries of a pipeline over a period from the index alone; won/lost, ABC and plans
+# Covering indexes of the reports (created by migration 0004_plans). The funnel counts stage
+# entries from (to_stage_id, at) and finds the few backward moves (the only way a deal can
+# enter a stage twice) from (to_stage_id, from_stage_id, at); won/lost, ABC and plans
 # read the deals closed in a period with their stage, client, owner and amount; the
 # forecast reads open deals by expected close date.
 sa.Index(
-    "ix_sales_stage_changes_funnel",
-    StageChange.__table__.c.pipeline_id,
-    StageChange.__table__.c.at,
+    "ix_sales_stage_changes_moves",
     StageChange.__table__.c.to_stage_id,
+    StageChange.__table__.c.from_stage_id,
+    StageChange.__table__.c.at,
     StageChange.__table__.c.deal_id,
 )
 sa.Index(

@@ -45,25 +45,81 @@ ITEMS_LIMIT = 1000
 # --- 1. funnel ---------------------------------------------------------------------------
 
 
-def funnel(params: dict[str, Any], user: Any) -> ReportResult:
+def _order_key(stage: q.StageInfo) -> tuple[int, int, int]:
+    """A total order of stages: open ones by position, then won and lost ones."""
+    return (0 if stage.kind == "open" else 1, stage.position, stage.id)
+
+
+def _limited(query: sa.Select, params: dict[str, Any], user: Any) -> sa.Select:
+    """Stage changes limited to the deals of the owner, team, currency and scope."""
+    people = any(params.get(k) is not None for k in ("owner", "team"))
+    if not (people or params.get("currency") or user.scope_for(q.SCOPE) != "all"):
+        return query
+    query = query.join(Deal, Deal.id == StageChange.deal_id)
+    if params.get("currency"):
+        query = query.where(Deal.currency == params["currency"])
+    return q.limit_people(query, Deal.owner_id, params, user)
+
+
+def entered_counts(stage_ids: list[int], params: dict[str, Any], user: Any) -> dict[int, int]:
+    """How many deals entered each stage in the period, each deal once per stage.
+
+    Counting distinct deals over millions of entries is slow, so this counts entries from
+    the (to_stage_id, at) index and then corrects for deals that entered a stage twice. A
+    deal can only come back to a stage through a backward move (to a stage no later than
+    the one it leaves, in any fixed order of stages) made between the two entries, so
+    only the few deals with such a move in the period are counted exactly.
+    """
     start, end = q.bounds(params)
+    in_period = (StageChange.at >= start, StageChange.at < end)
+    entries = _limited(
+        sa.select(StageChange.to_stage_id, sa.func.count()).where(
+            StageChange.to_stage_id.in_(stage_ids), *in_period
+        ),
+        params,
+        user,
+    ).group_by(StageChange.to_stage_id)
+    counts = dict(db.session.execute(entries).all())
+    all_stages = q.stages()
+    ordered = sorted(all_stages.values(), key=_order_key)
+    backward = []
+    for index, stage in enumerate(ordered):
+        if stage.id in stage_ids:
+            later = [s.id for s in ordered[index:]]
+            backward.append(
+                sa.select(StageChange.deal_id).where(
+                    StageChange.to_stage_id == stage.id,
+                    StageChange.from_stage_id.in_(later),
+                    *in_period,
+                )
+            )
+    if not backward:
+        return counts
+    movers = sa.union(*backward).subquery("movers")
+    repeated = _limited(
+        sa.select(
+            StageChange.to_stage_id,
+            sa.func.count() - sa.func.count(sa.distinct(StageChange.deal_id)),
+        ).where(
+            StageChange.deal_id.in_(sa.select(movers.c.deal_id)),
+            StageChange.to_stage_id.in_(stage_ids),
+            *in_period,
+        ),
+        params,
+        user,
+    ).group_by(StageChange.to_stage_id)
+    for stage_id, extra in db.session.execute(repeated):
+        counts[stage_id] = counts.get(stage_id, 0) - extra
+    return counts
+
+
+def funnel(params: dict[str, Any], user: Any) -> ReportResult:
     pipeline_id = q.pipeline_of(params)
     known = q.pipelines()
     chosen = [p for p in known if pipeline_id is None or p[0] == pipeline_id]
-    entered = sa.func.count(sa.distinct(StageChange.deal_id))
-    query = sa.select(StageChange.to_stage_id, entered).where(
-        # Every pipeline named, so the (pipeline_id, at, ...) index serves each range.
-        StageChange.pipeline_id.in_([p[0] for p in chosen]),
-        StageChange.at >= start,
-        StageChange.at < end,
-    )
-    people = any(params.get(k) is not None for k in ("owner", "team"))
-    if people or user.scope_for(q.SCOPE) != "all" or params.get("currency"):
-        query = query.join(Deal, Deal.id == StageChange.deal_id)
-        if params.get("currency"):
-            query = query.where(Deal.currency == params["currency"])
-        query = q.limit_people(query, Deal.owner_id, params, user)
-    counts = dict(db.session.execute(query.group_by(StageChange.to_stage_id)).all())
+    wanted = {p[0] for p in chosen}
+    stage_ids = [s.id for s in q.stages().values() if s.pipeline_id in wanted]
+    counts = entered_counts(stage_ids, params, user) if stage_ids else {}
     all_stages = q.stages()
     rows: list[dict[str, Any]] = []
     first_total = won_total = 0

@@ -42,8 +42,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_sales_plans_kind_month", ["kind", "period_month"], unique=False)
     with op.batch_alter_table("sales_stage_changes", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_sales_stage_changes_funnel",
-            ["pipeline_id", "at", "to_stage_id", "deal_id"],
+            "ix_sales_stage_changes_moves",
+            ["to_stage_id", "from_stage_id", "at", "deal_id"],
             unique=False,
         )
     with op.batch_alter_table("sales_deals", schema=None) as batch_op:
@@ -66,7 +66,7 @@ def downgrade() -> None:
     with op.batch_alter_table("sales_deals", schema=None) as batch_op:
         batch_op.drop_index("ix_sales_deals_closed_report")
     with op.batch_alter_table("sales_stage_changes", schema=None) as batch_op:
-        batch_op.drop_index("ix_sales_stage_changes_funnel")
+        batch_op.drop_index("ix_sales_stage_changes_moves")
     with op.batch_alter_table("sales_plans", schema=None) as batch_op:
         batch_op.drop_index("ix_sales_plans_kind_month")
     op.drop_table("sales_plans")
