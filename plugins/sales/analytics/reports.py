@@ -51,14 +51,17 @@ def _order_key(stage: q.StageInfo) -> tuple[int, int, int]:
 
 
 def _limited(query: sa.Select, params: dict[str, Any], user: Any) -> sa.Select:
-    """Stage changes limited to the deals of the owner, team, currency and scope."""
+    """Stage changes limited to the deals of the owner, team, currency and scope: as
+    ``deal_id IN (those deals)``, so the database reads the few deals' changes by the
+    (deal_id, at) index instead of looking up the deal of every change."""
     people = any(params.get(k) is not None for k in ("owner", "team"))
     if not (people or params.get("currency") or user.scope_for(q.SCOPE) != "all"):
         return query
-    query = query.join(Deal, Deal.id == StageChange.deal_id)
+    deals = sa.select(Deal.id)
     if params.get("currency"):
-        query = query.where(Deal.currency == params["currency"])
-    return q.limit_people(query, Deal.owner_id, params, user)
+        deals = deals.where(Deal.currency == params["currency"])
+    deals = q.limit_people(deals, Deal.owner_id, params, user)
+    return query.where(StageChange.deal_id.in_(deals))
 
 
 def entered_counts(stage_ids: list[int], params: dict[str, Any], user: Any) -> dict[int, int]:
