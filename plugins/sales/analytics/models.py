@@ -35,9 +35,9 @@ class SalesPlan(Audited, BusinessMixin, db.Model):
 
 # Covering indexes of the reports (created by migration 0004_plans). The funnel counts stage
 # entries from (to_stage_id, at) and finds the few backward moves (the only way a deal can
-# enter a stage twice) from (to_stage_id, from_stage_id, at); won/lost, ABC and plans
-# read the deals closed in a period with their stage, client, owner and amount; the
-# forecast reads open deals by expected close date.
+# enter a stage twice) from (to_stage_id, from_stage_id, at); won/lost, ABC, managers and
+# plans read the deals closed in a period, managers and sources the deals created in one,
+# and the forecast the open deals by stage, all from the index alone.
 sa.Index(
     "ix_sales_stage_changes_moves",
     StageChange.__table__.c.to_stage_id,
@@ -51,6 +51,23 @@ sa.Index(
     Deal.__table__.c.stage_id,
     Deal.__table__.c.owner_id,
     Deal.__table__.c.client_id,
+    Deal.__table__.c.amount,
+    Deal.__table__.c.lost_reason_id,
+    Deal.__table__.c.created_at,
+)
+sa.Index(
+    "ix_sales_deals_created_report",
+    Deal.__table__.c.created_at,
+    Deal.__table__.c.owner_id,
+    Deal.__table__.c.stage_id,
+    Deal.__table__.c.source,
+    Deal.__table__.c.amount,
+)
+sa.Index(
+    "ix_sales_deals_forecast",
+    Deal.__table__.c.stage_id,
+    Deal.__table__.c.expected_close_on,
+    Deal.__table__.c.owner_id,
     Deal.__table__.c.amount,
 )
 sa.Index(

@@ -522,7 +522,7 @@ def forecast(params: dict[str, Any], user: Any) -> ReportResult:
     open_ids = [s.id for s in all_stages.values() if s.kind == "open"] or [-1]
     month = q.month_of(Deal.expected_close_on).label("month")
     query = sa.select(month, Deal.stage_id, sa.func.count(), sa.func.sum(Deal.amount)).where(
-        Deal.stage_id.in_(open_ids), Deal.closed_at.is_(None)
+        Deal.stage_id.in_(open_ids)
     )
     if params.get("expected") is not None:
         period = params["expected"]

@@ -49,7 +49,25 @@ def upgrade() -> None:
     with op.batch_alter_table("sales_deals", schema=None) as batch_op:
         batch_op.create_index(
             "ix_sales_deals_closed_report",
-            ["closed_at", "stage_id", "owner_id", "client_id", "amount"],
+            [
+                "closed_at",
+                "stage_id",
+                "owner_id",
+                "client_id",
+                "amount",
+                "lost_reason_id",
+                "created_at",
+            ],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_sales_deals_created_report",
+            ["created_at", "owner_id", "stage_id", "source", "amount"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_sales_deals_forecast",
+            ["stage_id", "expected_close_on", "owner_id", "amount"],
             unique=False,
         )
     with op.batch_alter_table("sales_deal_lines", schema=None) as batch_op:
@@ -64,6 +82,8 @@ def downgrade() -> None:
     with op.batch_alter_table("sales_deal_lines", schema=None) as batch_op:
         batch_op.drop_index("ix_sales_deal_lines_report")
     with op.batch_alter_table("sales_deals", schema=None) as batch_op:
+        batch_op.drop_index("ix_sales_deals_forecast")
+        batch_op.drop_index("ix_sales_deals_created_report")
         batch_op.drop_index("ix_sales_deals_closed_report")
     with op.batch_alter_table("sales_stage_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_sales_stage_changes_moves")
