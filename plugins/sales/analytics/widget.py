@@ -41,7 +41,7 @@ def today_figures(user: Any, now: datetime | None = None) -> dict[str, Any]:
             sa.select(sa.func.count(), sa.func.sum(Deal.amount)).where(
                 Deal.closed_at >= start,
                 Deal.closed_at < end,
-                Deal.stage_id.in_(q.stage_ids("won") or [-1]),
+                q.closed_stage_in(q.stage_ids("won") or [-1]),
             ),
             Deal.owner_id,
             nobody,
