@@ -43,6 +43,15 @@ api = ApiBlueprint(
 )
 
 
+def _amount_in_range(value: Decimal) -> None:
+    """Checked by hand: apispec would write a Range of decimals into the OpenAPI
+    document as strings, which is not valid OpenAPI."""
+    if value < 0:
+        raise ValidationError(str(_l("The amount cannot be negative.")))
+    if value > MAX_AMOUNT:
+        raise ValidationError(str(_l("The amount is too large.")))
+
+
 def parse_month(value: str) -> date:
     match = MONTH.match(value or "")
     if not match:
@@ -60,7 +69,7 @@ class Month(fields.String):
         return value.strftime("%Y-%m") if value else None
 
 
-class PlanSchema(Schema):
+class SalesPlanSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
@@ -76,7 +85,8 @@ class PlanSchema(Schema):
         required=True,
         places=2,
         as_string=True,
-        validate=validate.Range(min=Decimal(0), max=MAX_AMOUNT),
+        validate=_amount_in_range,
+        metadata={"description": "from 0 to 999,999,999,999 with two decimals"},
     )
     currency = fields.String(
         required=True, validate=validate.Regexp(r"^[A-Z]{3}$", error="Use a 3-letter code.")
@@ -84,17 +94,18 @@ class PlanSchema(Schema):
     version = fields.Integer(dump_only=True)
 
 
-class PlanPatchSchema(Schema):
+class SalesPlanPatchSchema(Schema):
     amount = fields.Decimal(
         required=True,
         places=2,
         as_string=True,
-        validate=validate.Range(min=Decimal(0), max=MAX_AMOUNT),
+        validate=_amount_in_range,
+        metadata={"description": "from 0 to 999,999,999,999 with two decimals"},
     )
     version = fields.Integer(required=True, strict=True)
 
 
-class PlanQuerySchema(Schema):
+class SalesPlanQuerySchema(Schema):
     month = Month(load_default=None)
     kind = fields.String(load_default=None, validate=validate.OneOf(PLAN_KINDS))
 
@@ -179,15 +190,15 @@ def dimension_names(plans: list[SalesPlan]) -> dict[tuple[str, int], str]:
 @api.route("")
 class Plans(MethodView):
     @requires(PERMISSION)
-    @api.arguments(PlanQuerySchema, location="query")
-    @api.response(200, PlanSchema(many=True))
+    @api.arguments(SalesPlanQuerySchema, location="query")
+    @api.response(200, SalesPlanSchema(many=True))
     def get(self, args):
         """Plans, optionally of one month (``YYYY-MM``) and one kind."""
         return plans_of(args.get("month"), args.get("kind"))
 
     @requires(PERMISSION)
-    @api.arguments(PlanSchema)
-    @api.response(201, PlanSchema)
+    @api.arguments(SalesPlanSchema)
+    @api.response(201, SalesPlanSchema)
     def post(self, data):
         """Add a plan; a second plan for the same month, dimension and currency is 422."""
         try:
@@ -199,14 +210,14 @@ class Plans(MethodView):
 @api.route("/<int:plan_id>")
 class PlanItem(MethodView):
     @requires(PERMISSION)
-    @api.response(200, PlanSchema)
+    @api.response(200, SalesPlanSchema)
     def get(self, plan_id):
         """One plan."""
         return db.get_or_404(SalesPlan, plan_id)
 
     @requires(PERMISSION)
-    @api.arguments(PlanPatchSchema)
-    @api.response(200, PlanSchema)
+    @api.arguments(SalesPlanPatchSchema)
+    @api.response(200, SalesPlanSchema)
     def patch(self, data, plan_id):
         """Change a plan's amount; send the ``version`` you read (409 if it changed)."""
         plan = db.get_or_404(SalesPlan, plan_id)
@@ -284,7 +295,7 @@ def save():
         month = date.today().replace(day=1)
     try:
         dimension = raw["dimension_id"]
-        loaded = PlanSchema().load(
+        loaded = SalesPlanSchema().load(
             {**raw, "dimension_id": int(dimension) if dimension.isdigit() else dimension}
         )
         save_plan(loaded, current_actor(), replace=True)

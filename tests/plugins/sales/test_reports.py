@@ -536,6 +536,8 @@ def test_plans_api_validates_and_locks(app, api, sales):
     listed = api.get("/api/v1/sales/plans?month=2025-03&kind=seller").get_json()
     assert [p["amount"] for p in listed] == ["1800.00"]
     assert api.get("/api/v1/sales/plans?month=March").status_code == 422
+    spec = api.get("/api/v1/openapi.json").get_json()
+    assert {"/api/v1/sales/plans", "/api/v1/sales/plans/{plan_id}"} <= set(spec["paths"])
     assert api.delete(path).status_code == 204
     assert api.get(path).status_code == 404
     # Entering plans is its own permission.
