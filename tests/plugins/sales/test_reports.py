@@ -612,3 +612,29 @@ def test_the_sales_migrations_match_the_models(app, tmp_path, sales):
     body = revision.split("def upgrade() -> None:")[1].split("def downgrade")[0]
     assert "op." not in body, body
     assert "ix_sales_stage_changes_moves" in indexes
+
+
+def test_reports_run_a_fixed_number_of_queries_however_many_deals(app, api, sales):
+    """Aggregate SQL: more deals, stages entered and clients change no query count."""
+    from tests.conftest import QueryCounter
+
+    names = ["funnel", "won_lost", "managers", "sources", "abc_clients", "plan_actual"]
+
+    def counts():
+        out = {}
+        for name in names:
+            with QueryCounter(app) as counter:
+                assert api.get(f"/api/v1/reports/sales.{name}?{MARCH}").status_code == 200
+            out[name] = counter.count
+        return out
+
+    counts()  # the first requests fill the caches of users, plugins and settings
+    before = counts()
+    with app.app_context():
+        for index in range(30):
+            client = f"more{index}"
+            sales[client] = client_services.create_client({"name": f"More {index}"}).id
+            _deal(sales, f"more-deal{index}", "bob", client, "ads", "100",
+                  [("s1", at(3, 12)), ("s2", at(3, 13)), ("won", at(3, 14))])  # fmt: skip
+        db.session.commit()
+    assert counts() == before
