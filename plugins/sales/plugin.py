@@ -13,16 +13,19 @@ from flask_babel import lazy_gettext as _l
 from core.plugin_system import hookimpl
 from core.plugin_system.types import (
     CardPanel,
+    DashboardWidget,
     MenuItem,
     NotificationEvent,
     Permission,
     RecordType,
+    Report,
     ScopeArea,
     SearchResult,
     SettingDefinition,
     TimelineItem,
 )
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
+from plugins.sales.analytics import models as _analytics_models  # noqa: F401 - sales_plans
 from plugins.sales.catalog import models as _catalog_models  # noqa: F401 - registers the tables
 from plugins.sales.deals import hooks as deals
 from plugins.sales.invoices import hooks as invoices
@@ -46,6 +49,8 @@ class SalesPlugin:
             ),
             *deals.permissions(),
             *invoices.permissions(),
+            Permission("sales.reports", _l("Run the sales reports and see today's figures")),
+            Permission("sales.plans", _l("Enter sales plans")),
         ]
 
     @hookimpl
@@ -54,15 +59,17 @@ class SalesPlugin:
 
     @hookimpl
     def register_blueprints(self, app: Any) -> list[Any]:
+        from plugins.sales.analytics import plans
         from plugins.sales.catalog.views import bp as catalog
 
-        return [catalog, *deals.blueprints(), *invoices.blueprints()]
+        return [catalog, *deals.blueprints(), *invoices.blueprints(), plans.bp]
 
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
+        from plugins.sales.analytics import plans
         from plugins.sales.catalog.api import blp as catalog_api
 
-        return [catalog_api, *deals.api_blueprints(), *invoices.api_blueprints()]
+        return [catalog_api, *deals.api_blueprints(), *invoices.api_blueprints(), plans.api]
 
     @hookimpl
     def menu_items(self, user: Any) -> list[MenuItem]:
@@ -70,6 +77,7 @@ class SalesPlugin:
             *deals.menu_items(),
             MenuItem(_l("Products"), "sales_catalog.index", "sales.view", weight=110),
             *invoices.menu_items(),
+            MenuItem(_l("Sales plans"), "sales_analytics.index", "sales.plans", weight=230),
         ]
 
     @hookimpl
@@ -95,6 +103,18 @@ class SalesPlugin:
     @hookimpl
     def timeline_items(self, client, user, kinds, before, limit) -> list[TimelineItem]:
         return deals.timeline_items(client, user, kinds, before, limit)
+
+    @hookimpl
+    def reports(self, app: Any) -> list[Report]:
+        from plugins.sales.analytics import reports
+
+        return reports.reports()
+
+    @hookimpl
+    def dashboard_widgets(self, app: Any, user: Any) -> list[DashboardWidget]:
+        from plugins.sales.analytics import widget
+
+        return widget.widgets()
 
     # --- documents (plugins/sales/invoices) ---------------------------------------------
 

@@ -1,7 +1,7 @@
 """sales deals: indexed title search, board sums from one index, a note per stage change
 
 Revision ID: 0005_deals
-Revises: 0003_price_lists
+Revises: 0004_plans
 Create Date: 2026-11-26
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_deals"
-down_revision = "0003_price_lists"
+down_revision = "0004_plans"
 branch_labels = None
 depends_on = None
 
