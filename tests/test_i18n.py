@@ -18,8 +18,8 @@ from babel.support import Translations
 from core.db import db
 from core.i18n import SOURCE, compile_translations, init_translations
 from core.users import services as user_services
-from core.users.models import User
-from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_token, login
+from core.users.models import Role, User
+from tests.conftest import ADMIN_EMAIL, PASSWORD, csrf_token, enable, login
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = ("ru", "de", "ro")
@@ -73,6 +73,18 @@ def test_russian_user_sees_the_dashboard_and_navigation_in_russian(app, client):
     assert "Панель управления" in html  # a menu item: lazy_gettext in core.builtin
     assert "Ваша учётная запись" in html  # a dashboard widget's title
     assert "Log out" not in html and ">Dashboard<" not in html
+
+
+def test_a_plugins_own_catalog_translates_its_pages(app, client):
+    enable(app, "sales")
+    with app.app_context():
+        admin = db.session.execute(sa.select(Role).filter_by(is_admin=True)).scalar_one()
+        user_services.create_user("ivan@example.com", "Ivan", PASSWORD, locale="ru", roles=[admin])
+    assert login(client, "ivan@example.com").status_code == 302
+    html = _page(client, "/sales/catalog/")
+    assert '<html lang="ru">' in html
+    assert "Товары" in html and ">Products<" not in html  # from plugins/sales/translations
+    assert "Выйти" in html  # core's own words still come from core's catalog
 
 
 def test_admin_menu_follows_the_users_locale_not_the_browser(app, client):
@@ -177,7 +189,8 @@ def test_the_template_is_up_to_date_with_the_sources(owner):
 
 def test_start_up_compiles_the_catalogs_into_the_instance_folder(app):
     target = Path(app.instance_path) / "translations"
-    assert app.config["BABEL_TRANSLATION_DIRECTORIES"] == str(target)
+    # The sales plugin's catalogs first, core's last (core's words win where both have one).
+    assert app.config["BABEL_TRANSLATION_DIRECTORIES"] == f"{target / 'plugins' / 'sales'};{target}"
     assert target.is_absolute()
     for lang in LANGUAGES:
         translations = Translations.load(str(target), [lang])
