@@ -61,7 +61,8 @@ def rules(stage_id: int):
     data, errors = _posted()
     rule = None
     if request.form.get("rule_id"):
-        rule = db.session.get(StageRule, int(request.form["rule_id"] or 0))
+        raw = request.form["rule_id"].strip()
+        rule = db.session.get(StageRule, int(raw)) if raw.isdigit() and len(raw) < 19 else None
         if rule is None or rule.stage_id != stage.id:
             abort(404)
         if request.form.get("remove"):

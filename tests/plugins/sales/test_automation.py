@@ -342,3 +342,33 @@ def test_stage_time_limits_tell_the_owner_then_the_team_head_once_each(app, api)
         assert limits.run(now=entered + timedelta(hours=49)) == {"owner": 1, "head": 0}
     with app.app_context():
         assert limits.run(now=utcnow()) == {"owner": 0, "head": 0}
+
+
+def test_the_admin_page_edits_and_removes_a_rule(app, api, admin_client):
+    from tests.conftest import post_form
+
+    ids = windows(app, api)
+    stage = ids["stages"]["Approval"]
+    rule = add_rule(api, stage, "task", {"template": "sales.calculate"})
+    page = f"/sales/admin/stages/{stage}/rules"
+    response = post_form(
+        admin_client,
+        page,
+        {
+            "rule_id": str(rule["id"]),
+            "version": str(rule["version"]),
+            "action": "task",
+            "trigger": "enter",
+            "position": "3",
+            "params": '{"template": "sales.calculate", "assignee": "role", "role": "Measurer"}',
+        },
+        page=page,
+    )
+    assert response.status_code == 302
+    (saved,) = api.get(f"/api/v1/sales/stages/{stage}/rules").get_json()
+    assert saved["active"] is False and saved["position"] == 3
+    assert saved["params"]["role"] == "Measurer"
+    response = post_form(admin_client, page, {"rule_id": str(rule["id"]), "remove": "1"}, page=page)
+    assert response.status_code == 302
+    assert api.get(f"/api/v1/sales/stages/{stage}/rules").get_json() == []
+    assert admin_client.get("/sales/admin/stages/999999/rules").status_code == 404
