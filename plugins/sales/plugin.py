@@ -14,6 +14,7 @@ from core.plugin_system import hookimpl
 from core.plugin_system.types import (
     CardPanel,
     DashboardWidget,
+    Job,
     MenuItem,
     NotificationEvent,
     Permission,
@@ -26,9 +27,12 @@ from core.plugin_system.types import (
 )
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
 from plugins.sales.analytics import models as _analytics_models  # noqa: F401 - sales_plans
+from plugins.sales.automation import hooks as automation
+from plugins.sales.automation import models as _automation_models  # noqa: F401 - rules
 from plugins.sales.catalog import models as _catalog_models  # noqa: F401 - registers the tables
 from plugins.sales.deals import hooks as deals
 from plugins.sales.invoices import hooks as invoices
+from plugins.sales.leads import models as _lead_models  # noqa: F401 - lead forms
 
 
 class SalesPlugin:
@@ -62,14 +66,26 @@ class SalesPlugin:
         from plugins.sales.analytics import plans
         from plugins.sales.catalog.views import bp as catalog
 
-        return [catalog, *deals.blueprints(), *invoices.blueprints(), plans.bp]
+        return [
+            catalog,
+            *deals.blueprints(),
+            *invoices.blueprints(),
+            plans.bp,
+            *automation.blueprints(),
+        ]
 
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
         from plugins.sales.analytics import plans
         from plugins.sales.catalog.api import blp as catalog_api
 
-        return [catalog_api, *deals.api_blueprints(), *invoices.api_blueprints(), plans.api]
+        return [
+            catalog_api,
+            *deals.api_blueprints(),
+            *invoices.api_blueprints(),
+            plans.api,
+            *automation.api_blueprints(),
+        ]
 
     @hookimpl
     def menu_items(self, user: Any) -> list[MenuItem]:
@@ -77,16 +93,21 @@ class SalesPlugin:
             *deals.menu_items(),
             MenuItem(_l("Products"), "sales_catalog.index", "sales.view", weight=110),
             *invoices.menu_items(),
+            *automation.menu_items(),
             MenuItem(_l("Sales plans"), "sales_analytics.index", "sales.plans", weight=230),
         ]
 
     @hookimpl
     def settings(self) -> list[SettingDefinition]:
-        return [*deals.settings()]
+        return [*deals.settings(), *automation.settings()]
 
     @hookimpl
     def notification_events(self) -> list[NotificationEvent]:
-        return [*deals.notification_events()]
+        return [*deals.notification_events(), *automation.notification_events()]
+
+    @hookimpl
+    def jobs(self, app: Any) -> list[Job]:
+        return automation.jobs()
 
     @hookimpl
     def client_card_panels(self) -> list[CardPanel]:

@@ -1,0 +1,1 @@
+"""Web lead capture: admin-defined forms posted to ``/forms/<form_key>``."""
