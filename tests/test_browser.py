@@ -369,6 +369,96 @@ def _api_post(base_url: str, path: str, body: dict, token: str | None = None) ->
         return json.loads(response.read())
 
 
+def _api_get(base_url: str, path: str, token: str):
+    request = urllib.request.Request(base_url + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_a_deal_dragged_across_the_board_gets_the_stages_task(page, server):
+    """Issue 5's board: "Measurements" has a rule that gives the deal's owner a task. Drag
+    the deal from "First call" to "Measurements" on the kanban board; with `crm worker`
+    running, the task appears on the deal's client card and in My tasks."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    token = _api_post(
+        server, "/api/v1/auth/token", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )["token"]
+    [pipeline] = [p for p in _api_get(server, "/api/v1/sales/pipelines", token)]
+    stages = {s["name"]: s["id"] for s in pipeline["stages"]}
+    _api_post(
+        server,
+        "/api/v1/task-templates",
+        {
+            "code": "measure",
+            "title": "Measure the windows",
+            "due_amount": 1,
+            "due_unit": "working_days",
+        },
+        token,
+    )
+    _api_post(
+        server,
+        f"/api/v1/sales/stages/{stages['Measurements']}/rules",
+        {"action": "task", "params": {"template": "measure", "assignee": "owner"}},
+        token,
+    )
+    client = _api_post(server, "/api/v1/clients", {"name": "Casa Luminii SRL"}, token)
+    deal = _api_post(
+        server,
+        "/api/v1/sales/deals",
+        {
+            "title": "12 windows for Casa Luminii",
+            "client_id": client["id"],
+            "pipeline_id": pipeline["id"],
+        },
+        token,
+    )
+
+    env = dict(SERVER_ENV)
+    cwd = env.pop("CWD")
+    crm = Path(sys.executable).parent / "crm"
+    worker = subprocess.Popen(
+        [str(crm), "worker", "--workers", "1", "--no-periodic"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        page.goto("/login")
+        page.fill("#email", ADMIN_EMAIL)
+        page.fill("#password", ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"/sales/deals/board?pipeline={pipeline['id']}")
+        first = page.get_by_test_id(f"column-{stages['First call']}")
+        measurements = page.get_by_test_id(f"column-{stages['Measurements']}")
+        card = page.get_by_test_id(f"deal-{deal['id']}")
+        expect(first).to_contain_text("12 windows for Casa Luminii")
+        card.drag_to(measurements)
+        expect(measurements.get_by_test_id(f"deal-{deal['id']}")).to_be_visible()
+        expect(measurements.get_by_test_id("count")).to_have_text("1")
+        expect(first.get_by_test_id("count")).to_have_text("0")
+        # The move was saved, not only drawn: a fresh board shows it in its new column.
+        page.reload()
+        expect(measurements).to_contain_text("12 windows for Casa Luminii")
+
+        def task_is_listed() -> None:
+            expect(
+                page.get_by_test_id("task").filter(has_text="Measure the windows")
+            ).to_be_visible(timeout=1_000)
+
+        page.goto("/tasks/")
+        eventually(task_is_listed, page.reload, timeout=30)
+        page.goto(f"/clients/{client['id']}")
+        expect(page.get_by_test_id("timeline")).to_contain_text("Measurements")
+    finally:
+        _stop(worker)
+
+
 def test_a_duplicate_scan_runs_in_the_worker_while_the_page_follows_it(page, server):
     """Start a scan with no worker running: the page shows it waiting with a progress bar.
     Start `crm worker`: the page's script follows the scan and shows the pairs when it is
