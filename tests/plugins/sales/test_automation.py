@@ -131,6 +131,25 @@ def test_the_window_installer_story_end_to_end(app, api):
         "Install at Olga Petrova: Web request: Olga Petrova"
     ]
 
+    # The head of sales sees it in the figures: the funnel, the lead sources and the
+    # managers' report for the days around now (when the deal moved).
+    today = utcnow().date()
+    period = (
+        f"period=custom&period_from={today - timedelta(days=1)}"
+        f"&period_to={today + timedelta(days=1)}&pipeline={ids['pipeline']}"
+    )
+    funnel = api.get(f"/api/v1/reports/sales.funnel?{period}")
+    assert funnel.status_code == 200, funnel.get_json()
+    entered = {r["stage"]: r["entered"] for r in funnel.get_json()["rows"]}
+    for stage in ("First call", "Measurements", "Approval", "Payment", "Installation"):
+        assert entered[stage] == 1, (stage, entered)
+    sources = api.get(f"/api/v1/reports/sales.sources?{period}").get_json()["rows"]
+    [web] = [r for r in sources if r["leads"]]
+    assert web["leads"] == 1 and web["won"] == 0
+    managers = api.get(f"/api/v1/reports/sales.managers?{period}").get_json()["rows"]
+    [manager] = [r for r in managers if r["created"]]
+    assert (manager["created"], manager["won"], manager["lost"]) == (1, 0, 0)
+
 
 def test_rules_run_once_per_entry_even_when_two_workers_race(app, api):
     ids = windows(app, api)
