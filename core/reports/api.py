@@ -65,7 +65,9 @@ class RunQuerySchema(Schema):
     )
 
 
-def _report_json(report) -> dict:
+def report_json(report) -> dict:
+    """A report and its filters, as the list answers it (plugins answering their own lists
+    of reports use it too)."""
     return {
         "name": report.name,
         "title": str(report.title),
@@ -81,7 +83,7 @@ class Reports(MethodView):
     @blp.response(200, ReportOutSchema(many=True))
     def get(self):
         """The reports the caller may run, with the filters each one takes."""
-        return jsonify([_report_json(r) for r in services.available(current_principal())])
+        return jsonify([report_json(r) for r in services.available(current_principal())])
 
 
 @blp.route("/<name>")
@@ -96,20 +98,28 @@ class ReportRun(MethodView):
         Figures respect the caller's record scope. Bad filters answer 422 naming the
         parameter; a report the caller may not run answers 403.
         """
-        user = current_principal()
-        try:
-            report = services.find(name, user)
-        except services.NotAllowed as exc:
-            abort(403, message=f"You need the permission {exc.args[0]!r}.")
-        if report is None:
-            abort(404, message=f"There is no report {name!r}.")
-        raw = {k: v for k, v in request.args.items() if k != "format"}
-        try:
-            form, result = services.run(report, raw, user)
-        except ValidationError as exc:
-            abort(422, message="Invalid input.", errors={"query": exc.messages})
-        if args["format"] != "json":
-            from core.reports.views import file_response
+        return run_response(name, args["format"])
 
-            return file_response(report, result, args["format"])
-        return jsonify(services.as_json(report, form, result))
+
+def run_response(name: str, file_format: str = "json"):
+    """Run report ``name`` with the request's query parameters as its filters and answer
+    as the API does (JSON, or a CSV/XLSX file): 404 for an unknown report, 403 without its
+    permission, 422 naming a bad parameter. Plugins serve their own report addresses with
+    it (the sales plugin's ``/api/v1/sales/reports/<name>``)."""
+    user = current_principal()
+    try:
+        report = services.find(name, user)
+    except services.NotAllowed as exc:
+        abort(403, message=f"You need the permission {exc.args[0]!r}.")
+    if report is None:
+        abort(404, message=f"There is no report {name!r}.")
+    raw = {k: v for k, v in request.args.items() if k != "format"}
+    try:
+        form, result = services.run(report, raw, user)
+    except ValidationError as exc:
+        abort(422, message="Invalid input.", errors={"query": exc.messages})
+    if file_format != "json":
+        from core.reports.views import file_response
+
+        return file_response(report, result, file_format)
+    return jsonify(services.as_json(report, form, result))

@@ -77,6 +77,7 @@ class SalesPlugin:
     @hookimpl
     def register_api_blueprints(self, app: Any) -> list[Any]:
         from plugins.sales.analytics import plans
+        from plugins.sales.analytics.api import blp as reports_api
         from plugins.sales.catalog.api import blp as catalog_api
 
         return [
@@ -84,6 +85,7 @@ class SalesPlugin:
             *deals.api_blueprints(),
             *invoices.api_blueprints(),
             plans.api,
+            reports_api,
             *automation.api_blueprints(),
         ]
 

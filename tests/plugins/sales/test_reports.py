@@ -644,3 +644,16 @@ def test_reports_run_a_fixed_number_of_queries_however_many_deals(app, api, sale
                   [("s1", at(3, 12)), ("s2", at(3, 13)), ("won", at(3, 14))])  # fmt: skip
         db.session.commit()
     assert counts() == before
+
+
+def test_the_sales_reports_answer_under_the_plugins_own_address_too(app, api, sales):
+    listed = api.get("/api/v1/sales/reports").get_json()
+    assert {"funnel", "abc_clients", "forecast"} <= {r["name"] for r in listed}
+    own = api.get(f"/api/v1/sales/reports/funnel?{MARCH}&pipeline={sales['pipeline']}")
+    core = api.get(f"/api/v1/reports/sales.funnel?{MARCH}&pipeline={sales['pipeline']}")
+    assert own.status_code == 200 and own.get_json() == core.get_json()
+    assert api.get("/api/v1/sales/reports/nonsense").status_code == 404
+    bad = api.get("/api/v1/sales/reports/funnel?period=custom&period_from=2025-13-01")
+    assert bad.status_code == 422
+    csv_file = api.get(f"/api/v1/sales/reports/funnel?{MARCH}&format=csv")
+    assert csv_file.status_code == 200 and csv_file.mimetype == "text/csv"
