@@ -10,6 +10,7 @@ import random
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from flask import current_app
 
 from core.clients import services
 from core.clients.models import Client
@@ -197,6 +198,11 @@ def load(clients: int = 300, seed: int = 7) -> int:
     # Written in one statement: the demo's history, not changes anyone made.
     db.session.execute(sa.insert(Interaction), interactions)
     db.session.commit()
+    client_ids = list(db.session.execute(sa.select(Client.id).order_by(Client.id)).scalars())
+    app = current_app._get_current_object()
+    app.extensions["crm_plugins"].notify(
+        "demo_loaded", app=app, client_ids=client_ids, user_ids=owners
+    )
     return clients
 
 

@@ -422,6 +422,19 @@ def client_purged(app: Flask, client_id: int) -> None:
 
 
 @hookspec
+def demo_loaded(app: Flask, client_ids: list[int], user_ids: list[int]) -> None:
+    """Add a plugin's demo records to the demo data `crm demo` has just loaded.
+
+    Called once, after core's demo clients, contact persons and interactions are
+    committed, only for enabled plugins.
+
+    :param app: the Flask application.
+    :param client_ids: the demo clients, in the order they were made.
+    :param user_ids: the demo sales team (the first is its head).
+    """
+
+
+@hookspec
 def plugin_enabled(app: Flask, name: str) -> None:
     """React to a plugin being enabled, including this plugin itself.
 

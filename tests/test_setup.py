@@ -92,6 +92,9 @@ def test_crm_run_refuses_an_uninitialised_database(tmp_path):
 
 
 def test_crm_demo_loads_a_living_registry_once(app, crm):
+    from tests.conftest import enable
+
+    enable(app, "sales")  # as `crm init` does: it is enabled by default
     result = crm("demo", "--clients", "40")
     assert result.exit_code == 0, result.output
     assert "Loaded 40 demo clients" in result.output
@@ -114,6 +117,12 @@ def test_crm_demo_loads_a_living_registry_once(app, crm):
             sa.select(sa.func.count()).where(Task.origin == "core.next_contact")
         ).scalar()
         assert dated > 0 and tasks == dated
+        # The sales plugin (enabled by default) adds deals spread over its funnel.
+        from plugins.sales.models import Deal, Stage
+
+        deals = db.session.execute(sa.select(Stage.kind, Deal.amount).join(Deal.stage)).all()
+        assert len(deals) >= 5 and all(amount > 0 for _, amount in deals)
+        assert {kind for kind, _ in deals} >= {"open"}
     again = crm("demo")
     assert again.exit_code == 1 and "clients already" in again.output
     assert crm("demo", "--if-empty").exit_code == 0

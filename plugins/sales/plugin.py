@@ -128,6 +128,12 @@ class SalesPlugin:
         return deals.timeline_items(client, user, kinds, before, limit)
 
     @hookimpl
+    def demo_loaded(self, client_ids: list[int], user_ids: list[int]) -> None:
+        from plugins.sales import demo
+
+        demo.load(client_ids, user_ids)
+
+    @hookimpl
     def reports(self, app: Any) -> list[Report]:
         from plugins.sales.analytics import reports
 
