@@ -7,9 +7,10 @@ Starts `crm run` (gunicorn, 2 workers) on the database like bench/run.py, signs 
 session and API token) as the head of sales (scope "all", head@example.com) and as a seller
 with scope "own" (seller3@example.com), warms up, then sends sequential requests to each
 endpoint and reports p50/p95/p99: the board of the default pipeline (unfiltered, and
-filtered by an owner), the card of a deal with lines and stage history, and the first page
-of the deals API. Target (issue 6): board and deal card p95 under 25 ms. Results go to
-bench/results/<name>.json with the machine, the commit and the load average.
+filtered by an owner and by a source), the card of a deal with lines and stage history,
+and the first page of the deals API. Target (issue 6): board and deal card p95 under
+25 ms. Results go to bench/results/<name>.json with the machine, the commit and the load
+average.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def endpoints(port: int) -> dict[str, tuple[Client, str]]:
             out["board filtered by owner, scope all"] = (
                 browser,
                 f"/sales/deals/board?pipeline_id={pipeline}&owner_id={owner}",
+            )
+            out["board filtered by source, scope all"] = (
+                browser,
+                f"/sales/deals/board?pipeline_id={pipeline}&source=website",
             )
         out[f"deal card, scope {scope}"] = (browser, f"/sales/deals/{deal}")
         out[f"deals API list, scope {scope}"] = (api, "/api/v1/sales/deals?limit=50")

@@ -54,12 +54,13 @@ class DealFilter:
                 setattr(out, f.name, raw[:200])
         return out
 
-    def only_owner(self) -> bool:
-        """No filter but the pipeline and the owner: the board reads its totals table."""
+    def by_totals(self) -> bool:
+        """No filter but the pipeline, the owner and the source: the board reads its
+        totals table."""
         return all(
             getattr(self, f.name) in (None, "")
             for f in fields(self)
-            if f.name not in ("pipeline_id", "owner_id")
+            if f.name not in ("pipeline_id", "owner_id", "source")
         )
 
     def args(self) -> dict[str, str]:
@@ -188,11 +189,12 @@ def _totals(
     stage_ids: list[int], flt: DealFilter, user: Any
 ) -> tuple[dict[int, int], dict[int, dict[str, Decimal]]]:
     """Deals and sums per stage and currency. Without filters other than the owner they
-    come from ``sales_stage_totals`` (a few rows per stage and owner, kept by triggers),
-    so the board costs the same with a million deals; other filters group the deals."""
+    come from ``sales_stage_totals`` (a few rows per stage, owner and source, kept by
+    triggers), so the board costs the same with a million deals; other filters (dates, the
+    title) group the deals."""
     counts: dict[int, int] = {}
     sums: dict[int, dict[str, Decimal]] = {}
-    if flt.only_owner():
+    if flt.by_totals():
         query = sa.select(
             StageTotal.stage_id,
             StageTotal.currency,
@@ -201,6 +203,8 @@ def _totals(
         ).where(StageTotal.stage_id.in_(stage_ids))
         if flt.owner_id is not None:
             query = query.where(StageTotal.owner_key == flt.owner_id)
+        if flt.source:
+            query = query.where(StageTotal.source_key == flt.source)
         query = security.scoped(query, user, SCOPE_AREA, StageTotal.owner_key)
         rows = db.session.execute(query.group_by(StageTotal.stage_id, StageTotal.currency))
         totals = [(s, c, n, Decimal(int(t or 0)) / 100) for s, c, n, t in rows if n]

@@ -22,21 +22,21 @@ def sales(app):
     return app
 
 
-def _truth(app) -> dict[tuple[int, int, str], tuple[int, int]]:
-    """(stage, owner or 0, currency) -> (deals, cents), grouped from the deals themselves."""
+def _truth(app) -> dict[tuple[int, int, str, str], tuple[int, int]]:
+    """(stage, owner or 0, currency, source or "") -> (deals, cents), from the deals."""
     with app.app_context():
         out: dict[tuple[int, int, str], tuple[int, int]] = {}
         for deal in db.session.execute(sa.select(Deal)).scalars():
-            key = (deal.stage_id, deal.owner_id or 0, deal.currency)
+            key = (deal.stage_id, deal.owner_id or 0, deal.currency, deal.source or "")
             count, total = out.get(key, (0, 0))
             out[key] = (count + 1, total + int(deal.amount * 100))
         return out
 
 
-def _kept(app) -> dict[tuple[int, int, str], tuple[int, int]]:
+def _kept(app) -> dict[tuple[int, int, str, str], tuple[int, int]]:
     with app.app_context():
         return {
-            (t.stage_id, t.owner_key, t.currency): (t.deals, t.amount_cents)
+            (t.stage_id, t.owner_key, t.currency, t.source_key): (t.deals, t.amount_cents)
             for t in db.session.execute(sa.select(StageTotal)).scalars()
             if t.deals or t.amount_cents
         }
@@ -67,7 +67,7 @@ def test_totals_follow_create_edit_move_lose_reopen_and_delete(sales, api):
         assert created.status_code == 201, created.get_json()
         ids.append(created.get_json()["id"])
     _check(sales)
-    assert _kept(sales)[(s["First call"], anna, "USD")] == (1, 30)
+    assert _kept(sales)[(s["First call"], anna, "USD", "")] == (1, 30)
 
     patched = api.patch(
         f"/api/v1/sales/deals/{ids[0]}",
@@ -77,7 +77,11 @@ def test_totals_follow_create_edit_move_lose_reopen_and_delete(sales, api):
     _check(sales)
     lines = api.patch(
         f"/api/v1/sales/deals/{ids[1]}",
-        json={"version": 1, "lines": [{"name": "Window", "quantity": "3", "price": "33.33"}]},
+        json={
+            "version": 1,
+            "source": "ads",
+            "lines": [{"name": "Window", "quantity": "3", "price": "33.33"}],
+        },
     )
     assert lines.status_code == 200, lines.get_json()
     _check(sales)
@@ -107,7 +111,7 @@ def test_totals_follow_create_edit_move_lose_reopen_and_delete(sales, api):
 
     assert api.delete(f"/api/v1/sales/deals/{ids[0]}").status_code == 204
     _check(sales)
-    assert _kept(sales)[(s["Payment"], anna, "EUR")] == (1, 9999)
+    assert _kept(sales)[(s["Payment"], anna, "EUR", "ads")] == (1, 9999)
     assert sum(n for n, _c in _kept(sales).values()) == 2
 
 
@@ -127,7 +131,7 @@ def test_totals_follow_a_removed_stage_an_owner_deleted_and_a_rollback(sales, ap
         stage = db.session.get(Stage, s["Measurements"])
         assert pipelines.remove_stage(stage, None, move_to_id=s["Approval"]) == 2
     _check(sales)
-    assert _kept(sales)[(s["Approval"], boris, "EUR")] == (3, 3000)
+    assert _kept(sales)[(s["Approval"], boris, "EUR", "")] == (3, 3000)
     with sales.app_context():  # a bulk statement, not the services, is counted too
         db.session.execute(sa.update(Deal).values(amount=Decimal("5.55")))
         db.session.rollback()
@@ -144,7 +148,7 @@ def test_totals_follow_a_removed_stage_an_owner_deleted_and_a_rollback(sales, ap
             db.session.rollback()
             pytest.skip("the user cannot be deleted here")
     _check(sales)
-    assert _kept(sales)[(s["Approval"], 0, "EUR")] == (3, 1665)
+    assert _kept(sales)[(s["Approval"], 0, "EUR", "")] == (3, 1665)
 
 
 def test_the_board_reads_totals_in_bounded_queries_within_the_scope(sales, app, api):
@@ -180,9 +184,17 @@ def test_the_board_reads_totals_in_bounded_queries_within_the_scope(sales, app, 
 
     owner = admin.get(f"/sales/deals/board?owner_id={anna}").get_data(as_text=True)
     assert 'data-testid="count">3<' in _column(owner, s["First call"])
-    source = admin.get("/sales/deals/board?source=website").get_data(as_text=True)
+    with QueryCounter(sales) as by_source:
+        source = admin.get("/sales/deals/board?source=website").get_data(as_text=True)
     assert 'data-testid="count">1<' in _column(source, s["First call"])
     assert "7.00 EUR" in _column(source, s["First call"])
+    assert any("sales_stage_totals" in q for q in by_source.statements)
+    with QueryCounter(sales) as by_date:  # dates are not in the totals: the deals are grouped
+        dated = admin.get("/sales/deals/board?created_from=2000-01-01").get_data(as_text=True)
+    assert 'data-testid="count">34<' in _column(dated, s["First call"])
+    assert not any("sales_stage_totals" in q for q in by_date.statements)
+    later = admin.get("/sales/deals/board?created_from=2999-01-01").get_data(as_text=True)
+    assert 'data-testid="count">0<' in _column(later, s["First call"])
 
     own = app.test_client()
     login(own, "anna@example.com")

@@ -1,4 +1,4 @@
-"""sales board: deals and amounts per stage, owner and currency, kept by triggers
+"""sales board: deals and amounts per stage, owner, currency and source, kept by triggers
 
 Revision ID: 0008_stage_totals
 Revises: 0007_automation
@@ -22,17 +22,18 @@ depends_on = None
 
 SQLITE_CENTS = "CAST(round({row}.amount * 100) AS INTEGER)"
 SQLITE_ADD = (
-    "INSERT INTO sales_stage_totals (stage_id, owner_key, currency, deals, amount_cents) "
-    "VALUES (NEW.stage_id, coalesce(NEW.owner_id, 0), NEW.currency, 1, "
+    "INSERT INTO sales_stage_totals (stage_id, owner_key, currency, source_key, deals, "
+    "amount_cents) VALUES (NEW.stage_id, coalesce(NEW.owner_id, 0), NEW.currency, "
+    "coalesce(NEW.source, ''), 1, "
     + SQLITE_CENTS.format(row="NEW")
-    + ") ON CONFLICT (stage_id, owner_key, currency) DO UPDATE SET deals = deals + 1, "
+    + ") ON CONFLICT (stage_id, owner_key, currency, source_key) DO UPDATE SET deals = deals + 1, "
     "amount_cents = amount_cents + excluded.amount_cents;"
 )
 SQLITE_SUBTRACT = (
     "UPDATE sales_stage_totals SET deals = deals - 1, amount_cents = amount_cents - "
     + SQLITE_CENTS.format(row="OLD")
     + " WHERE stage_id = OLD.stage_id AND owner_key = coalesce(OLD.owner_id, 0) "
-    "AND currency = OLD.currency;"
+    "AND currency = OLD.currency AND source_key = coalesce(OLD.source, '');"
 )
 POSTGRES_FUNCTION = """
 CREATE OR REPLACE FUNCTION sales_deals_stage_totals() RETURNS trigger
@@ -42,13 +43,14 @@ BEGIN
         UPDATE sales_stage_totals
         SET deals = deals - 1, amount_cents = amount_cents - round(OLD.amount * 100)::bigint
         WHERE stage_id = OLD.stage_id AND owner_key = coalesce(OLD.owner_id, 0)
-          AND currency = OLD.currency;
+          AND currency = OLD.currency AND source_key = coalesce(OLD.source, '');
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO sales_stage_totals (stage_id, owner_key, currency, deals, amount_cents)
-        VALUES (NEW.stage_id, coalesce(NEW.owner_id, 0), NEW.currency, 1,
-                round(NEW.amount * 100)::bigint)
-        ON CONFLICT (stage_id, owner_key, currency) DO UPDATE
+        INSERT INTO sales_stage_totals
+            (stage_id, owner_key, currency, source_key, deals, amount_cents)
+        VALUES (NEW.stage_id, coalesce(NEW.owner_id, 0), NEW.currency,
+                coalesce(NEW.source, ''), 1, round(NEW.amount * 100)::bigint)
+        ON CONFLICT (stage_id, owner_key, currency, source_key) DO UPDATE
         SET deals = sales_stage_totals.deals + 1,
             amount_cents = sales_stage_totals.amount_cents + EXCLUDED.amount_cents;
     END IF;
@@ -56,7 +58,7 @@ BEGIN
 END
 $$
 """
-WATCHED = "stage_id, owner_id, currency, amount"
+WATCHED = "stage_id, owner_id, currency, source, amount"
 
 
 def create_triggers() -> None:
@@ -91,10 +93,10 @@ def drop_triggers() -> None:
 
 
 REBUILD = (
-    "INSERT INTO sales_stage_totals (stage_id, owner_key, currency, deals, amount_cents) "
-    "SELECT stage_id, coalesce(owner_id, 0), currency, count(*), "
-    "sum(CAST(round(amount * 100) AS BIGINT)) FROM sales_deals "
-    "GROUP BY stage_id, coalesce(owner_id, 0), currency"
+    "INSERT INTO sales_stage_totals (stage_id, owner_key, currency, source_key, deals, "
+    "amount_cents) SELECT stage_id, coalesce(owner_id, 0), currency, coalesce(source, ''), "
+    "count(*), sum(CAST(round(amount * 100) AS BIGINT)) FROM sales_deals "
+    "GROUP BY stage_id, coalesce(owner_id, 0), currency, coalesce(source, '')"
 )
 
 
@@ -104,6 +106,7 @@ def upgrade() -> None:
         sa.Column("stage_id", sa.Integer(), nullable=False),
         sa.Column("owner_key", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("source_key", sa.String(length=40), nullable=False),
         sa.Column("deals", sa.Integer(), nullable=False),
         sa.Column("amount_cents", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
@@ -113,7 +116,11 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint(
-            "stage_id", "owner_key", "currency", name=op.f("pk_sales_stage_totals")
+            "stage_id",
+            "owner_key",
+            "currency",
+            "source_key",
+            name=op.f("pk_sales_stage_totals"),
         ),
     )
     op.execute(REBUILD)
