@@ -85,7 +85,8 @@ def _users(app) -> list[int]:
     with app.app_context():
         own = Role(
             name="Seller (own)",
-            permissions=["reports.view", "sales.reports", "sales.view"],
+            # The board and card draw their move forms for those who may edit.
+            permissions=["reports.view", "sales.reports", "sales.view", "sales.deals.edit"],
             scopes={"sales.deals": "own", "clients": "own"},
         )
         db.session.add(own)
@@ -132,7 +133,13 @@ def _head(app) -> None:
     with app.app_context():
         role = Role(
             name="Head of sales (all)",
-            permissions=["reports.view", "sales.reports", "sales.view", "tasks.view"],
+            permissions=[
+                "reports.view",
+                "sales.reports",
+                "sales.view",
+                "sales.deals.edit",
+                "tasks.view",
+            ],
             scopes={"sales.deals": "all", "clients": "all", "tasks": "all"},
         )
         db.session.add(role)
