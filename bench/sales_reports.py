@@ -12,6 +12,15 @@ the figure) for the funnel, ABC and the other sales reports over that year, as a
 (scope "all") and as a manager with scope "own", and prints the best and median of the
 repeats. The target (issue 6): funnel or ABC report over a year of 1,000,000 deals under
 500 ms. The same --seed gives the same data.
+
+    python bench/sales_reports.py --deals 1000000 --pages --database /tmp/sales-pages.sqlite3
+
+``--pages`` generates the database for bench/sales_pages.py (the board, the deal card and
+the deals API) and keeps it without timing the reports: the deals go to the default
+pipeline ("Sales", the one the plugin creates) and a second one, are created over the
+365 days up to today (so the board's recent won/lost columns hold what a live CRM shows),
+and close like a real funnel (about 15 % still open, 25 % won, 60 % lost instead of half
+open); a manager with scope "all" (head@example.com) is added next to the sellers.
 """
 
 from __future__ import annotations
@@ -76,7 +85,8 @@ def _users(app) -> list[int]:
     with app.app_context():
         own = Role(
             name="Seller (own)",
-            permissions=["reports.view", "sales.reports", "sales.view"],
+            # The board and card draw their move forms for those who may edit.
+            permissions=["reports.view", "sales.reports", "sales.view", "sales.deals.edit"],
             scopes={"sales.deals": "own", "clients": "own"},
         )
         db.session.add(own)
@@ -109,14 +119,49 @@ def _index_sql(conn, tables: tuple[str, ...]) -> list[str]:
     return [sql for _, sql in rows]
 
 
-def fill(app, deals: int, clients: int, seed: int) -> None:
+# Per step of a deal: (stays open, lost); the rest moves on to the next stage.
+REPORT_STEPS = (0.25, 0.20)
+PAGE_STEPS = (0.05, 0.19)
+
+
+def _head(app) -> None:
+    """A sales manager with scope "all" over deals and clients (not an admin)."""
+    from core.db import db
+    from core.users import services as user_services
+    from core.users.models import Role
+
+    with app.app_context():
+        role = Role(
+            name="Head of sales (all)",
+            permissions=[
+                "reports.view",
+                "sales.reports",
+                "sales.view",
+                "sales.deals.edit",
+                "tasks.view",
+            ],
+            scopes={"sales.deals": "all", "clients": "all", "tasks": "all"},
+        )
+        db.session.add(role)
+        db.session.commit()
+        user_services.create_user("head@example.com", "Head of sales", "bench-password-1", [role])
+
+
+def fill(app, deals: int, clients: int, seed: int, pages: bool = False) -> None:
     from core.clients.models import Client
     from core.db import db
     from plugins.sales.models import LostReason, Pipeline, Product, ProductGroup, Stage
 
     dice = random.Random(seed)
     users = _users(app)
+    year_start = YEAR_START
     now = stamp(datetime(2026, 1, 1))
+    stay, lose = REPORT_STEPS
+    if pages:
+        _head(app)
+        today = datetime.now().replace(microsecond=0)
+        year_start, now = today - timedelta(days=365), stamp(today)
+        stay, lose = PAGE_STEPS
     with app.app_context():
         started = time.perf_counter()
         with db.engine.begin() as conn:
@@ -125,7 +170,7 @@ def fill(app, deals: int, clients: int, seed: int) -> None:
                     "name": f"Client {i}",
                     "name_key": f"client {i}",
                     "owner_id": users[i % USERS],
-                    "created_at": YEAR_START - timedelta(days=400),
+                    "created_at": year_start - timedelta(days=400),
                 }
                 for i in range(clients)
             ]
@@ -133,7 +178,13 @@ def fill(app, deals: int, clients: int, seed: int) -> None:
                 conn.execute(sa.insert(Client.__table__), rows[start : start + BATCH])
         timed("clients", clients, started)
         pipelines: list[tuple[int, list[int], int, int]] = []
-        for p in range(2):
+        default = db.session.execute(sa.select(Pipeline).order_by(Pipeline.id)).scalars().first()
+        if pages and default is not None:
+            stages = sorted(default.stages, key=lambda s: s.position)
+            kinds = {s.kind: s.id for s in stages if s.kind != "open"}
+            open_ids = [s.id for s in stages if s.kind == "open"]
+            pipelines.append((default.id, open_ids, kinds["won"], kinds["lost"]))
+        for p in range(2 - len(pipelines)):
             pipeline = Pipeline(name=f"Pipeline {p + 1}", position=p)
             db.session.add(pipeline)
             db.session.flush()
@@ -154,10 +205,12 @@ def fill(app, deals: int, clients: int, seed: int) -> None:
             db.session.flush()
             pipelines.append((pipeline.id, open_ids, won.id, lost.id))
         reasons = []
-        for name in REASONS:
-            reason = LostReason(name=name)
-            db.session.add(reason)
-            db.session.flush()
+        for name in REASONS:  # enabling the plugin created the default ones
+            reason = db.session.execute(sa.select(LostReason).filter_by(name=name)).scalar()
+            if reason is None:
+                reason = LostReason(name=name)
+                db.session.add(reason)
+                db.session.flush()
             reasons.append(reason.id)
         products = []
         for g in range(20):
@@ -200,16 +253,16 @@ def fill(app, deals: int, clients: int, seed: int) -> None:
             deal_rows, change_rows, line_rows = [], [], []
             for deal_id in range(first, min(first + BATCH, deals + 1)):
                 pipeline_id, open_ids, won_id, lost_id = pipelines[deal_id % 2]
-                created = YEAR_START + timedelta(seconds=dice.randrange(year_seconds))
+                created = year_start + timedelta(seconds=dice.randrange(year_seconds))
                 moment, previous, stage = created, None, open_ids[0]
                 path = [(stage, moment)]
                 while True:
                     roll = dice.random()
                     moment += timedelta(hours=dice.randrange(4, 24 * 14))
                     index = open_ids.index(stage) if stage in open_ids else None
-                    if roll < 0.25:
+                    if roll < stay or (pages and moment > datetime.now()):
                         break  # stays open
-                    if roll < 0.45:
+                    if roll < stay + lose:
                         stage = lost_id
                     elif index == len(open_ids) - 1:
                         stage = won_id
@@ -317,6 +370,11 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="time an existing database, do not regenerate"
     )
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="generate a database for bench/sales_pages.py and keep it; no report timing",
+    )
     args = parser.parse_args()
     if args.deals < 1 or args.clients < 1:
         parser.error("--deals and --clients must be at least 1")
@@ -335,8 +393,11 @@ def main() -> None:
             leftover.unlink(missing_ok=True)
         started = time.perf_counter()
         app = setup(path, instance)
-        fill(app, args.deals, args.clients, args.seed)
+        fill(app, args.deals, args.clients, args.seed, args.pages)
         print(f"generated in {time.perf_counter() - started:.1f} s", flush=True)
+        if args.pages:
+            print(f"kept {path} for bench/sales_pages.py", flush=True)
+            return
     print(f"sales reports over 2025 ({args.deals:,} deals created in the year):", flush=True)
     measure(app, args.repeat)
 

@@ -224,3 +224,23 @@ class StageChange(db.Model):
         sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     note: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class StageTotal(db.Model):
+    """How many deals, and for how much, sit in a stage per owner, currency and source: the
+    board's column counts and sums without reading the deals. Kept by database triggers on
+    ``sales_deals`` (migration ``0008_stage_totals``), so every path that writes deals
+    (the services, bulk moves when a stage is removed, an owner's deletion setting
+    ``owner_id`` to NULL, imports) keeps it right in the same transaction. ``owner_key`` is
+    the owner's id, 0 for a deal without an owner; the amount is in cents."""
+
+    __tablename__ = "sales_stage_totals"
+
+    stage_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sales_stages.id", ondelete="CASCADE"), primary_key=True
+    )
+    owner_key: Mapped[int] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True)
+    source_key: Mapped[str] = mapped_column(sa.String(40), primary_key=True)  # "" for none
+    deals: Mapped[int] = mapped_column(default=0)
+    amount_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -10,12 +10,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from core import security
 from core.clients.models import Client
 from core.db import db
 from core.ids import parse_id
 from core.users.models import User
-from plugins.sales.deals.services import cents, scoped, title_starts
-from plugins.sales.models import Deal, Stage
+from plugins.sales.deals.services import SCOPE_AREA, cents, scoped, title_starts
+from plugins.sales.models import Deal, Stage, StageTotal
 
 
 @dataclass
@@ -52,6 +53,15 @@ class DealFilter:
             else:
                 setattr(out, f.name, raw[:200])
         return out
+
+    def by_totals(self) -> bool:
+        """No filter but the pipeline, the owner and the source: the board reads its
+        totals table."""
+        return all(
+            getattr(self, f.name) in (None, "")
+            for f in fields(self)
+            if f.name not in ("pipeline_id", "owner_id", "source")
+        )
 
     def args(self) -> dict[str, str]:
         """As query-string arguments (for links and the export)."""
@@ -134,19 +144,7 @@ def board(stages: list[Stage], flt: DealFilter, user: Any, per_column: int) -> l
     if not stages:
         return []
     stage_ids = [s.id for s in stages]
-    counts: dict[int, int] = {}
-    sums: dict[int, dict[str, Decimal]] = {}
-    grouped = scoped(
-        flt.apply(
-            sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.amount))
-            .where(Deal.pipeline_id == stages[0].pipeline_id)
-            .group_by(Deal.stage_id, Deal.currency)
-        ),
-        user,
-    )
-    for stage_id, currency, count, total in db.session.execute(grouped):
-        counts[stage_id] = counts.get(stage_id, 0) + count
-        sums.setdefault(stage_id, {})[currency] = cents(Decimal(str(total or 0)))
+    counts, sums = _totals(stage_ids, flt, user)
     parts = []
     for stage_id in stage_ids:
         if not counts.get(stage_id):
@@ -185,6 +183,45 @@ def board(stages: list[Stage], flt: DealFilter, user: Any, per_column: int) -> l
         Column(stage, counts.get(stage.id, 0), sums.get(stage.id, {}), cards.get(stage.id, []))
         for stage in stages
     ]
+
+
+def _totals(
+    stage_ids: list[int], flt: DealFilter, user: Any
+) -> tuple[dict[int, int], dict[int, dict[str, Decimal]]]:
+    """Deals and sums per stage and currency. Without filters other than the owner they
+    come from ``sales_stage_totals`` (a few rows per stage, owner and source, kept by
+    triggers), so the board costs the same with a million deals; other filters (dates, the
+    title) group the deals."""
+    counts: dict[int, int] = {}
+    sums: dict[int, dict[str, Decimal]] = {}
+    if flt.by_totals():
+        query = sa.select(
+            StageTotal.stage_id,
+            StageTotal.currency,
+            sa.func.sum(StageTotal.deals),
+            sa.func.sum(StageTotal.amount_cents),
+        ).where(StageTotal.stage_id.in_(stage_ids))
+        if flt.owner_id is not None:
+            query = query.where(StageTotal.owner_key == flt.owner_id)
+        if flt.source:
+            query = query.where(StageTotal.source_key == flt.source)
+        query = security.scoped(query, user, SCOPE_AREA, StageTotal.owner_key)
+        rows = db.session.execute(query.group_by(StageTotal.stage_id, StageTotal.currency))
+        totals = [(s, c, n, Decimal(int(t or 0)) / 100) for s, c, n, t in rows if n]
+    else:
+        grouped = scoped(
+            flt.apply(
+                sa.select(Deal.stage_id, Deal.currency, sa.func.count(), sa.func.sum(Deal.amount))
+                .where(Deal.stage_id.in_(stage_ids))
+                .group_by(Deal.stage_id, Deal.currency)
+            ),
+            user,
+        )
+        totals = list(db.session.execute(grouped))
+    for stage_id, currency, count, total in totals:
+        counts[stage_id] = counts.get(stage_id, 0) + count
+        sums.setdefault(stage_id, {})[currency] = cents(Decimal(str(total or 0)))
+    return counts, sums
 
 
 def _names(rows: list[Any]) -> dict[str, dict[int, str]]:
