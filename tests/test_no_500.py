@@ -20,12 +20,15 @@ profile) run last.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
 from collections import Counter
 from datetime import date
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -114,6 +117,9 @@ def world(app, api):
         "product_id",
     )
     made(api.post("/api/v1/teams", json={"name": "Fuzz team"}), "team_id")
+    made(api.post("/api/v1/sales/product-groups", json={"name": "Windows"}), "group_id")
+    ids["dimension_id"] = ids["group_id"]
+    ids["record_id"] = client_id
     user_id = make_user(app, "other@example.com", ["clients.view"])
     ids["user_id"] = user_id
     with app.app_context():
@@ -140,6 +146,15 @@ def _resolve(spec: dict, schema: dict) -> dict:
     return schema
 
 
+STRINGS = {
+    "month": "2026-01",
+    "number": "+373 22 123 456",
+    "password": "correct-horse-battery-staple",
+    "code": "fuzz",
+    "record_kind": "client",
+}
+
+
 def _valid(spec, schema, name: str, ids: dict, depth: int = 0):
     """A plausible valid value, so that one extreme field reaches past the schema."""
     schema = _resolve(spec, schema)
@@ -155,15 +170,22 @@ def _valid(spec, schema, name: str, ids: dict, depth: int = 0):
     if kind == "array":
         return [_valid(spec, schema.get("items", {}), name, ids, depth + 1)] if depth < 3 else []
     if kind == "object" or "properties" in schema:
-        props = schema.get("properties", {})
+        # Only the required fields (all when none is): the others' plausible values are not
+        # always valid (a status or a tax id), and one bad field would hide the others.
+        required = schema.get("required") or list(schema.get("properties", {}))
+        props = {
+            k: v
+            for k, v in schema.get("properties", {}).items()
+            if k in required and not _resolve(spec, v).get("readOnly")
+        }
         return {k: _valid(spec, v, k, ids, depth + 1) for k, v in props.items() if depth < 3}
     fmt = schema.get("format")
     if fmt == "date":
         return date.today().isoformat()
-    if fmt == "date-time":
+    if fmt == "date-time" or name.endswith("_at"):
         return date.today().isoformat() + "T10:00:00"
-    if name == "month":
-        return "2026-01"
+    if name in STRINGS:
+        return STRINGS[name]
     if "currency" in name:
         return "EUR"
     if "email" in name:
@@ -236,6 +258,40 @@ def _bodies(spec, operation: dict | None, ids: dict) -> list:
     return bodies
 
 
+def _one_at_a_time(spec, operation: dict | None, ids: dict) -> list:
+    """The valid body with one field at a time at an extreme of its own type.
+
+    A body with every field wrong stops at the first check; one bad field among good ones
+    reaches the services and the database (a 1e308 amount, an id past 2^63, year 1).
+    """
+    content = (operation or {}).get("requestBody", {}).get("content", {})
+    schema = (content.get("application/json") or {}).get("schema")
+    if schema is None:
+        return []
+    schema = _resolve(spec, schema)
+    valid = _valid(spec, schema, "", ids)
+    bodies = []
+    for name, field in schema.get("properties", {}).items():
+        field = _resolve(spec, field)
+        if field.get("readOnly") or name == "version":
+            continue
+        kind, fmt = field.get("type"), field.get("format")
+        if kind == "integer":
+            extremes = [HUGE, -1]
+        elif kind == "number":
+            extremes = [1e308, -1e308, 1e-30]
+        elif kind == "string" and (fmt in ("date", "date-time") or name == "month"):
+            extremes = ["0001-01-01", "9999-12-31", "2026-02-30"]
+        elif kind == "string" and not field.get("enum"):
+            extremes = [LONG]
+        elif kind == "array":
+            extremes = [[_valid(spec, field.get("items", {}), name, ids)] * 1000]
+        else:
+            extremes = []
+        bodies.extend(valid | {name: extreme} for extreme in extremes)
+    return bodies
+
+
 def _queries(operation: dict | None) -> list[dict]:
     queries = [dict(q) for q in GENERIC_QUERIES]
     params = [p for p in (operation or {}).get("parameters", []) if p.get("in") == "query"]
@@ -273,6 +329,123 @@ def _form_names() -> list[str]:
     names.discard("csrf_token")
     return sorted(names)
 
+
+class _Forms(HTMLParser):
+    """The forms of a page: action, method and each field's value as the page fills it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[tuple[str, str, dict]] = []
+        self._field: str | None = None
+        self._text: list[str] = []
+        self.selects: dict[str, str] = {}
+        self.files: dict[int, list[str]] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.forms.append(
+                (attrs.get("action") or "", (attrs.get("method") or "get").lower(), {})
+            )
+        if not self.forms or not attrs.get("name"):
+            return
+        fields = self.forms[-1][2]
+        name = attrs["name"]
+        if tag == "input" and attrs.get("type") == "file":
+            self.files.setdefault(len(self.forms) - 1, []).append(name)
+        elif tag == "input" and attrs.get("type") not in ("submit", "button", "image"):
+            if attrs.get("type") in ("checkbox", "radio") and "checked" not in attrs:
+                fields.setdefault(name, None)
+            else:
+                fields[name] = attrs.get("value") or ""
+        elif tag == "select":
+            self._field = name
+            fields.setdefault(name, None)
+        elif tag == "textarea":
+            self._field, self._text = name, []
+
+    def handle_data(self, data):
+        if self._field and self.forms and self.lasttag == "textarea":
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "textarea" and self._field and self.forms:
+            self.forms[-1][2][self._field] = "".join(self._text)
+            self._field = None
+        elif tag == "select":
+            self._field = None
+
+
+def _page_forms(html: str) -> list[tuple[str, str, dict]]:
+    parser = _Forms()
+    # A select's chosen value: the selected option's, else the first one's.
+    for match in re.finditer(r"<select[^>]*name=\"([^\"]+)\"[^>]*>(.*?)</select>", html, re.S):
+        options = re.findall(r"<option([^>]*)>", match.group(2))
+        values = [re.search(r'value="([^"]*)"', o) for o in options]
+        chosen = [v.group(1) for o, v in zip(options, values, strict=True) if v and "selected" in o]
+        firsts = [v.group(1) for v in values if v and v.group(1)]
+        parser.selects[match.group(1)] = (chosen or firsts or [""])[0]
+    parser.feed(html)
+    selects = parser.selects
+    return [
+        (
+            action,
+            method,
+            {k: selects.get(k, v) if v is None else v for k, v in fields.items()},
+            parser.files.get(index, []),
+        )
+        for index, (action, method, fields) in enumerate(parser.forms)
+    ]
+
+
+NUMBER = re.compile(r"^-?\d+([.,]\d+)?$")
+DATE = re.compile(r"^\d{4}-\d{2}(-\d{2})?([T ]\d{2}:\d{2}(:\d{2})?)?$")
+KEEP = {"csrf_token", "version"}
+
+
+def _mutations(fields: dict) -> list[tuple[str, dict]]:
+    """The page's own (valid) form with one kind of field at a time made garbage."""
+    kinds = {
+        "numbers abc": (NUMBER, "abc"),
+        "numbers huge": (NUMBER, str(HUGE)),
+        "numbers 1e308": (NUMBER, "1e308"),
+        "numbers -1": (NUMBER, "-1"),
+        "dates 2026-13-45": (DATE, BAD_DATE),
+        "dates 9999": (DATE, "9999-12-31"),
+    }
+    variants = [("as the page fills it", dict(fields))]
+    for label, (pattern, garbage) in kinds.items():
+        changed = {
+            k: garbage if k not in KEEP and v is not None and pattern.match(v) else v
+            for k, v in fields.items()
+        }
+        if changed != fields:
+            variants.append((label, changed))
+    for label, garbage in (("texts NUL", NUL), ("texts long", LONG), ("all empty", "")):
+        variants.append(
+            (
+                label,
+                {
+                    k: garbage
+                    if k not in KEEP and (garbage == "" or not NUMBER.match(v or "0"))
+                    else v
+                    for k, v in fields.items()
+                },
+            )
+        )
+    return [(label, {k: v for k, v in form.items() if v is not None}) for label, form in variants]
+
+
+# Uploads: empty, not what their names say, broken spreadsheets, odd CSV, then a good CSV
+# (last, so that the routes of the import it makes get an existing id).
+FILES = [
+    ("empty.csv", b""),
+    ("noise.xlsx", b"\xff\xfe\x00garbage" * 50),
+    ("zip.xlsx", b"PK\x03\x04" + b"\x00" * 100),
+    ("odd.csv", b"name;email;price\n\x00;\xff\xfe;1e308\n=cmd;" + LONG.encode() + b";-1\n"),
+    ("noext", b"\x89PNG\r\n\x1a\n"),
+    ("ok.csv", b"name,email,sku,price\nAcme,a@example.com,A-1,99999999999999999999\n"),
+]
 
 FORM_VALUES = ["", "abc", NUL, LONG, "-1", str(HUGE), "9e99", "1e308", BAD_DATE]
 
@@ -346,6 +519,19 @@ def test_no_route_answers_500_to_garbage(app, api, admin_client, world, caplog):
     calls.sort(key=lambda c: c[:3])
     token = csrf_token(admin_client, "/")
     names = _form_names()
+    # The forms of every page, by the path they are sent to, to start from valid values.
+    forms: dict[tuple[str, str], dict] = {}
+    uploads: dict[str, tuple[dict, list[str]]] = {}
+    for rule in app.url_map.iter_rules():
+        if "GET" in rule.methods and not rule.rule.startswith("/api/") and not _skip(rule):
+            page = admin_client.get(_paths(rule, ids)[0])
+            if page.status_code == 200 and page.mimetype == "text/html":
+                for action, form_method, fields, files in _page_forms(page.get_data(as_text=True)):
+                    target = urlsplit(action).path or urlsplit(page.request.url).path
+                    forms.setdefault((form_method.upper(), target), fields)
+                    if files:
+                        uploads.setdefault(target, (fields, files))
+            page.close()
 
     for _, _, method, rule in calls:
         is_api = rule.rule.startswith("/api/")
@@ -363,7 +549,19 @@ def test_no_route_answers_500_to_garbage(app, api, admin_client, world, caplog):
                     failures.check(caplog, method, path, query, response)
             elif is_api:
                 bodies = _bodies(spec, operation, ids) if first else [{}, "x"]
-                for body in bodies:
+                singles = _one_at_a_time(spec, operation, ids) if first else []
+                multipart = "multipart/form-data" in (operation or {}).get("requestBody", {}).get(
+                    "content", {}
+                )
+                for name, content in FILES if multipart and first else []:
+                    response = api.post(path, data={"file": (io.BytesIO(content), name)})
+                    failures.check(caplog, method, path, {"file": name}, response)
+                for body in bodies + singles:
+                    if method == "PATCH" and isinstance(body, dict) and "version" in body:
+                        # The version the record has now, so that the change reaches past it.
+                        current = api.get(path)
+                        if current.status_code == 200 and "version" in current.get_json():
+                            body = body | {"version": current.get_json()["version"]}
                     kwargs = {} if body is None else {"json": body}
                     response = getattr(api, method.lower())(path, **kwargs)
                     failures.check(caplog, method, path, body, response)
@@ -374,6 +572,9 @@ def test_no_route_answers_500_to_garbage(app, api, admin_client, world, caplog):
                     failures.check(
                         caplog, method, path, {"*": next(iter(query.values()), "")}, response
                     )
+                for label, query in _mutations(forms.get(("GET", path), {})) if first else []:
+                    response = admin_client.get(path, query_string=query)
+                    failures.check(caplog, method, path, {"filters": label}, response)
             else:
                 # What post_form does, with one token: the session's CSRF token stays valid.
                 values = FORM_VALUES if first else FORM_VALUES[:2]
@@ -381,5 +582,14 @@ def test_no_route_answers_500_to_garbage(app, api, admin_client, world, caplog):
                     form = {n: value for n in names} | {"csrf_token": token}
                     response = admin_client.post(path, data=form)
                     failures.check(caplog, method, path, {"*": value}, response)
+                own = forms.get(("POST", path)) if first else None
+                for label, form in _mutations(own) if own else []:
+                    response = admin_client.post(path, data=form | {"csrf_token": token})
+                    failures.check(caplog, method, path, {"form": label}, response)
+                fields, files = uploads.get(path, ({}, [])) if first else ({}, [])
+                for name, content in FILES if files else []:
+                    form = fields | {f: (io.BytesIO(content), name) for f in files}
+                    response = admin_client.post(path, data=form | {"csrf_token": token})
+                    failures.check(caplog, method, path, {"file": name}, response)
 
     assert not failures, f"{len(failures)} calls answered 500:\n" + "\n".join(failures)
