@@ -46,6 +46,7 @@ BAD_DATE = "2026-13-45"
 GENERIC_QUERIES = [
     {"limit": "-1", "cursor": "garbage", "after": "9e99", "q": NUL, "date": BAD_DATE},
     {"limit": "abc", "cursor": str(HUGE), "after": str(HUGE), "q": LONG, "id": "9e99"},
+    {"limit": "²", "cursor": "²", "after": "²", "ids": "1,²", "before": "²"},
 ]
 
 CONVERTER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
@@ -106,10 +107,14 @@ def world(app, api):
         ),
         "interaction_id",
     )
-    made(
-        api.post("/api/v1/sales/deals", json={"title": "Windows", "client_id": client_id}),
+    deal_id = made(
+        api.post(
+            "/api/v1/sales/deals",
+            json={"title": "Windows", "client_id": client_id, "amount": 1000, "currency": "EUR"},
+        ),
         "deal_id",
     )
+    made(api.post(f"/api/v1/sales/deals/{deal_id}/invoices", json={}), "invoice_id")
     made(
         api.post(
             "/api/v1/sales/products", json={"name": "Window", "price": 100, "currency": "EUR"}
@@ -119,6 +124,37 @@ def world(app, api):
     made(api.post("/api/v1/teams", json={"name": "Fuzz team"}), "team_id")
     made(api.post("/api/v1/sales/product-groups", json={"name": "Windows"}), "group_id")
     ids["dimension_id"] = ids["group_id"]
+    made(
+        api.post(
+            "/api/v1/sales/plans",
+            json={
+                "month": "2026-03",
+                "kind": "product_group",
+                "dimension_id": ids["group_id"],
+                "amount": 1500,
+                "currency": "EUR",
+            },
+        ),
+        "plan_id",
+    )
+    list_id = made(
+        api.post("/api/v1/sales/price-lists", json={"name": "Wholesale", "currency": "EUR"}),
+        "list_id",
+    )
+    made(
+        api.post(
+            f"/api/v1/sales/price-lists/{list_id}/items",
+            json={"product_id": ids["product_id"], "price": 90},
+        ),
+        "item_id",
+    )
+    made(
+        api.post(
+            "/api/v1/comments",
+            json={"record_kind": "client", "record_id": client_id, "body": "Call back"},
+        ),
+        "comment_id",
+    )
     ids["record_id"] = client_id
     user_id = make_user(app, "other@example.com", ["clients.view"])
     ids["user_id"] = user_id
@@ -410,6 +446,7 @@ def _mutations(fields: dict) -> list[tuple[str, dict]]:
         "numbers huge": (NUMBER, str(HUGE)),
         "numbers 1e308": (NUMBER, "1e308"),
         "numbers -1": (NUMBER, "-1"),
+        "numbers ²": (NUMBER, "²"),
         "dates 2026-13-45": (DATE, BAD_DATE),
         "dates 9999": (DATE, "9999-12-31"),
     }
@@ -447,7 +484,8 @@ FILES = [
     ("ok.csv", b"name,email,sku,price\nAcme,a@example.com,A-1,99999999999999999999\n"),
 ]
 
-FORM_VALUES = ["", "abc", NUL, LONG, "-1", str(HUGE), "9e99", "1e308", BAD_DATE]
+# "²" passes str.isdigit() but not int(); "1,²" is a list of ids with one such.
+FORM_VALUES = ["", "abc", NUL, LONG, "-1", str(HUGE), "9e99", "1e308", BAD_DATE, "²", "1,²"]
 
 
 # --- the walk ------------------------------------------------------------------------------
