@@ -21,6 +21,7 @@ profile) run last.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import logging
@@ -514,6 +515,22 @@ FILES = [
     ("cells.csv", _cells_csv()),
 ]
 
+VIEW_READS = re.compile(
+    r'(?:args|form|values)\.(?:get|getlist)\("([\w\-.]+)"|(?:args|form)\["([\w\-.]+)"\]'
+    r'|_arg\("([\w\-.]+)"'
+)
+ONE_FIELD_VALUES = ["²", "abc", "-1", str(HUGE), "NaN"]
+
+
+def _read_by_view(app, endpoint: str) -> list[str]:
+    """The argument and form names the view function itself reads."""
+    try:
+        source = inspect.getsource(inspect.unwrap(app.view_functions[endpoint]))
+    except (OSError, TypeError):
+        return []
+    return sorted({a or b or c for a, b, c in VIEW_READS.findall(source)} - {"csrf_token"})
+
+
 FORM_VALUES = ["", "abc", NUL, LONG, "-1", str(HUGE), "9e99", "1e308", BAD_DATE, "²", "1,²", "NaN"]
 
 
@@ -642,6 +659,10 @@ def test_no_route_answers_500_to_garbage(app, api, admin_client, world, caplog):
                 for label, query in _mutations(forms.get(("GET", path), {})) if first else []:
                     response = admin_client.get(path, query_string=query)
                     failures.check(caplog, method, path, {"filters": label}, response)
+                for name in _read_by_view(app, rule.endpoint) if first else []:
+                    for value in ONE_FIELD_VALUES:
+                        response = admin_client.get(path, query_string={name: value})
+                        failures.check(caplog, method, path, {name: value}, response)
             else:
                 # What post_form does, with one token: the session's CSRF token stays valid.
                 values = FORM_VALUES if first else FORM_VALUES[:2]
@@ -653,6 +674,11 @@ def test_no_route_answers_500_to_garbage(app, api, admin_client, world, caplog):
                 for label, form in _mutations(own) if own else []:
                     response = admin_client.post(path, data=form | {"csrf_token": token})
                     failures.check(caplog, method, path, {"form": label}, response)
+                for name in _read_by_view(app, rule.endpoint) if first else []:
+                    for value in ONE_FIELD_VALUES:
+                        form = (own or {}) | {name: value, "csrf_token": token}
+                        response = admin_client.post(path, data=form)
+                        failures.check(caplog, method, path, {name: value}, response)
                 fields, files = uploads.get(path, ({}, [])) if first else ({}, [])
                 for name, content in FILES if files else []:
                     form = fields | {f: (io.BytesIO(content), name) for f in files}
