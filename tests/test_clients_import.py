@@ -492,6 +492,19 @@ def test_preview_shows_what_each_row_would_do_and_saves_nothing(app, api):
     assert api.get(f"/api/v1/clients/imports/{job['id']}").get_json()["status"] == "uploaded"
 
 
+def test_digits_that_are_not_ascii_are_no_id_and_no_cursor(app, api):
+    """ "²" passes str.isdigit() but not int(): a row error and a 422, never a crash."""
+    job = upload(api, "id,name\n²,Acme\n".encode()).get_json()
+    preview = api.post(f"/api/v1/clients/imports/{job['id']}/preview", json={})
+    assert preview.status_code == 200
+    [row] = preview.get_json()["rows"]
+    assert row["action"] == "error" and row["errors"][0]["column"] == "id"
+    bad = api.get(f"/api/v1/clients/imports/{job['id']}/issues?cursor=²")
+    assert bad.status_code == 422 and "cursor" in bad.get_json()["errors"]
+    done = run(api, "id,name\n²,Acme\n".encode())
+    assert done["failed_count"] == 1 and count_clients(app) == 0
+
+
 @pytest.mark.parametrize(
     ("encoding", "text"),
     [

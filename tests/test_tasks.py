@@ -438,6 +438,14 @@ def test_task_templates_page_refuses_bad_input_and_saves_good(app, admin_client)
         "/tasks/templates/new",
     )
     assert bad.status_code == 422 and "form-errors" in bad.get_data(as_text=True)
+    # "²" passes str.isdigit() but not int(): refused like any other non-number, not a 500.
+    superscript = post_form(
+        admin_client,
+        "/tasks/templates/new",
+        {"code": "measure", "title": "Measure", "due_amount": "²", "due_unit": "hours"},
+        "/tasks/templates/new",
+    )
+    assert superscript.status_code == 422 and "form-errors" in superscript.get_data(as_text=True)
     with app.app_context():
         assert (
             db.session.execute(sa.select(sa.func.count()).select_from(TaskTemplate)).scalar() == 0

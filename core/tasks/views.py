@@ -401,7 +401,9 @@ def template_edit(template_id: int | None = None):
             "priority": form.get("priority", "normal"),
         }
         amount = form.get("due_amount", "").strip() or "0"
-        values["due_amount"] = int(amount) if amount.isdigit() and len(amount) < 7 else -1
+        values["due_amount"] = (
+            int(amount) if amount.isascii() and amount.isdigit() and len(amount) < 7 else -1
+        )
         if found is not None and parse_id(form.get("version")) != found.version:
             errors = {"_form": [_("Someone changed this template meanwhile; open it again.")]}
         else:

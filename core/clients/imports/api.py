@@ -150,7 +150,7 @@ def visible_import(import_id: int) -> ClientImport:
 def _cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
         abort(422, message="Invalid cursor.", errors={"query": {"cursor": ["Invalid cursor."]}})
     return int(value)
 

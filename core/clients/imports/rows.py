@@ -450,7 +450,7 @@ def _client_cell(row: Row, column: str, value: str, code: str, ctx: Context) -> 
     client = row.client
     if code == "id":
         digits = value[:-2] if value.endswith(".0") else value
-        if not digits.isdigit() or len(digits) > 18:
+        if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
             row.fail(column, value, "A client id is a whole number.")
         else:
             row.client_id = int(digits)

@@ -296,7 +296,12 @@ def save():
     try:
         dimension = raw["dimension_id"]
         loaded = SalesPlanSchema().load(
-            {**raw, "dimension_id": int(dimension) if dimension.isdigit() else dimension}
+            {
+                **raw,
+                "dimension_id": int(dimension)
+                if dimension.isascii() and dimension.isdigit()
+                else dimension,
+            }
         )
         save_plan(loaded, current_actor(), replace=True)
     except ValidationError as exc:

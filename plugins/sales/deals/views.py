@@ -389,8 +389,13 @@ def lines(deal_id: int):
     errors: dict = {}
     if request.method == "POST":
         form = request.form
+        # The page's own row count: anything but a whole number is a forged form, and taking
+        # it for 0 would save the deal without its lines.
+        count = form.get("rows", "").strip()
+        if not count.isascii() or not count.isdigit() or len(count) > 6:
+            abort(400, description=f"rows: {_('Enter a number.')}")
         rows = []
-        for index in range(min(int(form.get("rows", "0") or 0), services.MAX_LINES)):
+        for index in range(min(int(count), services.MAX_LINES)):
             line = {f: form.get(f"{f}-{index}", "").strip() for f in LINE_FIELDS}
             if not any(line[f] for f in ("product_id", "name", "price")):
                 continue

@@ -118,6 +118,13 @@ def test_the_lines_editor_saves_lines_and_refuses_a_negative_quantity(sales, adm
     )
     assert bad.status_code == 422 and "lines.0.quantity" in bad.get_data(as_text=True)
     assert api.get(f"/api/v1/sales/deals/{deal_id}").get_json()["amount"] == "216.00"
+    # A forged row count is refused, and does not save the deal without its lines.
+    for count in ("abc", "-1", "", "9" * 5000):
+        forged = post_form(
+            admin_client, f"/sales/deals/{deal_id}/lines", {"rows": count, "version": "2"}
+        )
+        assert forged.status_code == 400 and "rows" in forged.get_data(as_text=True)
+    assert api.get(f"/api/v1/sales/deals/{deal_id}").get_json()["amount"] == "216.00"
 
 
 def test_the_card_moves_a_deal_and_asks_for_the_lost_reason(sales, admin_client, api):

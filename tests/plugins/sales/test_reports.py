@@ -572,6 +572,11 @@ def test_plans_page_saves_replaces_and_shows_errors(app, admin_client, sales):
         admin_client, "/sales/plans/", {**data, "amount": "lots"}, page="/sales/plans/"
     )
     assert wrong.status_code == 422 and b"is-invalid" in wrong.data
+    # "²" passes str.isdigit() but not int(): a 422 on the field, not a 500.
+    superscript = post_form(
+        admin_client, "/sales/plans/", {**data, "dimension_id": "²"}, page="/sales/plans/"
+    )
+    assert superscript.status_code == 422 and b"is-invalid" in superscript.data
     listing = admin_client.get("/sales/plans/?month=2025-03&kind=product_group")
     assert b"750.50" in listing.data
 
