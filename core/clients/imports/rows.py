@@ -419,7 +419,7 @@ def _phones(row: Row, column: str, value: str, target: list[str], region: str) -
 def _international_without_plus(value: str) -> str | None:
     """A spreadsheet keeps "+373 69 123456" typed as a number as 37369123456: accept such
     digits as an international number when they form a valid one."""
-    if not value.isdigit() or not 11 <= len(value) <= 15:
+    if not (value.isascii() and value.isdigit()) or not 11 <= len(value) <= 15:
         return None
     try:
         parsed = phonenumbers.parse("+" + value, None)

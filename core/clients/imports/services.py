@@ -617,7 +617,7 @@ class Run:
             label = source[1] if isinstance(source, list) and len(source) == 2 else ""
             if isinstance(label, str) and label.startswith(prefix):
                 line = label.rpartition(", line ")[2]
-                if line.isdigit():
+                if line.isascii() and line.isdigit():
                     self.created_in_run[client_id] = int(line)
 
     def _earlier_line(self, row: Row, found: dict[int, list[str]]) -> tuple[int, str] | None:

@@ -19,6 +19,7 @@ or from their ``plugin_enabled`` hook; see docs/sales-automation.md.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -97,7 +98,7 @@ def check(kind: Any, params: Any) -> dict:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         return None
@@ -330,7 +331,7 @@ def check_set_field(params: dict) -> dict:
         raise ValidationFailed({"params.field": [_("Choose one of: %(c)s.", c=", ".join(FIELDS))]})
     if field == "expected_close_on":
         days = params.get("days")
-        if isinstance(days, str) and days.strip().lstrip("-").isdigit():
+        if isinstance(days, str) and re.fullmatch(r"-?[0-9]{1,6}", days.strip()):
             days = int(days.strip())
         if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 3650:
             errors["params.days"] = [_("Enter a whole number of days from 0 to 3650.")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -32,9 +33,9 @@ def _posted() -> tuple[dict, dict]:
         "params": params,
         "active": "active" in form,
     }
-    if (form.get("position") or "").strip().isdigit():
+    if re.fullmatch(r"[0-9]{1,6}", (form.get("position") or "").strip()):
         data["position"] = int(form["position"])
-    if (form.get("version") or "").strip().isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", (form.get("version") or "").strip()):
         data["version"] = int(form["version"])
     return data, errors
 
@@ -62,7 +63,7 @@ def rules(stage_id: int):
     rule = None
     if request.form.get("rule_id"):
         raw = request.form["rule_id"].strip()
-        rule = db.session.get(StageRule, int(raw)) if raw.isdigit() and len(raw) < 19 else None
+        rule = db.session.get(StageRule, int(raw)) if re.fullmatch(r"[0-9]{1,18}", raw) else None
         if rule is None or rule.stage_id != stage.id:
             abort(404)
         if request.form.get("remove"):
