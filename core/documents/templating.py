@@ -9,9 +9,10 @@ sample values, so a template that saves also renders.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 ANY = object()  # below this, attributes are not checked (plugin values, loop variables)
@@ -188,5 +189,17 @@ def _render_line(exc: BaseException) -> int:
     return line
 
 
+@lru_cache(maxsize=1)
+def _shared_environment() -> SandboxedEnvironment:
+    return environment()
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Template:
+    """A body compiled once per worker: compiling costs more than rendering, and the same
+    few templates make every document."""
+    return _shared_environment().from_string(source)
+
+
 def render(source: str, context: dict[str, Any]) -> str:
-    return environment().from_string(source).render(context)
+    return _compiled(source).render(context)
