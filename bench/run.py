@@ -19,6 +19,7 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -32,6 +33,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,24 +142,9 @@ def rss_mb(pid: int) -> list[float]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", default="sqlite:///bench/data/crm.sqlite3")
-    parser.add_argument("--instance", default="bench/data/instance")
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
-    parser.add_argument("--name", default="sqlite")
-    parser.add_argument("--note", default="", help="recorded in the results (e.g. the code run)")
-    args = parser.parse_args()
-    if args.requests < 50:
-        parser.error("--requests must be at least 50 for a p99")
-    database = args.database
-    if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
-        database = f"sqlite:///{Path(database[len('sqlite:///') :]).resolve()}"
-    env = dict(
-        os.environ, DATABASE_URL=database, CRM_INSTANCE_PATH=str(Path(args.instance).resolve())
-    )
-    load_before = [round(x, 2) for x in os.getloadavg()]
+@contextlib.contextmanager
+def served(env: dict[str, str]) -> Iterator[tuple[int, int]]:
+    """`crm run` (gunicorn, 2 workers) with ``env``, once /health answers: (port, pid)."""
     crm = str(Path(sys.executable).with_name("crm"))
     port = free_port()
     server = subprocess.Popen(
@@ -177,11 +164,33 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the server did not start") from None
                 time.sleep(0.2)
-        results = run(port, args)
-        results["rss_mb_per_worker"] = rss_mb(server.pid)
+        yield port, server.pid
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", default="sqlite:///bench/data/crm.sqlite3")
+    parser.add_argument("--instance", default="bench/data/instance")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
+    parser.add_argument("--name", default="sqlite")
+    parser.add_argument("--note", default="", help="recorded in the results (e.g. the code run)")
+    args = parser.parse_args()
+    if args.requests < 50:
+        parser.error("--requests must be at least 50 for a p99")
+    database = args.database
+    if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
+        database = f"sqlite:///{Path(database[len('sqlite:///') :]).resolve()}"
+    env = dict(
+        os.environ, DATABASE_URL=database, CRM_INSTANCE_PATH=str(Path(args.instance).resolve())
+    )
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    with served(env) as (port, pid):
+        results = run(port, args)
+        results["rss_mb_per_worker"] = rss_mb(pid)
     results["machine"] = {
         "cpus": os.cpu_count(),
         "cpu": _cpu_model(),

@@ -18,15 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import Client, _commit, _cpu_model, free_port, measure, rss_mb  # noqa: E402
+from run import Client, _commit, _cpu_model, measure, rss_mb, served  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-1"
@@ -82,26 +79,8 @@ def main() -> None:
         os.environ, DATABASE_URL=database, CRM_INSTANCE_PATH=str(Path(args.instance).resolve())
     )
     load_before = [round(x, 2) for x in os.getloadavg()]
-    crm = str(Path(sys.executable).with_name("crm"))
-    port = free_port()
-    server = subprocess.Popen(
-        [crm, "run", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     results: dict = {"endpoints": {}}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                Client(port).request("GET", "/health")
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.2)
+    with served(env) as (port, pid):
         for name, (client, path) in endpoints(port).items():
             row = measure(client, path, args.requests, args.warmup)
             row["path"] = path
@@ -110,10 +89,7 @@ def main() -> None:
                 f"{name:36} p50 {row['p50']:6.1f}  p95 {row['p95']:6.1f}  p99 {row['p99']:6.1f}",
                 flush=True,
             )
-        results["rss_mb_per_worker"] = rss_mb(server.pid)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        results["rss_mb_per_worker"] = rss_mb(pid)
     import platform
     import sqlite3
 

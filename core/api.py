@@ -8,11 +8,13 @@ other paths get an HTML error page instead.
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from flask_smorest import Api, abort
 from flask_smorest import Blueprint as ApiBlueprint
+from marshmallow import fields
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import BadRequest, Conflict, Forbidden, HTTPException, InternalServerError
@@ -201,3 +203,12 @@ def init_api(app: Flask) -> CrmApi:
 
 
 __all__ = ["ApiBlueprint", "CrmApi", "api_error", "error_body", "init_api"]
+
+
+class UtcDateTime(fields.DateTime):
+    """A stored time (naive UTC) written with its offset: ``2026-05-04T07:00:00Z``."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from marshmallow import Schema, fields, validate
 
+from core.api import UtcDateTime
 from core.clients.schemas import CsvList
 from core.interactions.models import DIRECTIONS, KINDS
 
 KIND_NAME = validate.Regexp(r"^[a-z0-9_.]{1,40}$", error="Not a kind name.")
-
-
-class UtcDateTime(fields.DateTime):
-    """Stored times are naive UTC; the API says so with an explicit offset."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class _InteractionFields(Schema):

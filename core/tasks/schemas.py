@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from marshmallow import Schema, fields, validate
 
+from core.api import UtcDateTime
 from core.tasks.models import PRIORITIES, STATUSES
-
-
-class UtcDateTime(fields.DateTime):
-    """Stored naive UTC times, written with their offset (``...Z``)."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
-
 
 DUE_HELP = (
     "ISO 8601 date-time; without an offset it is wall-clock time in the assignee's time "

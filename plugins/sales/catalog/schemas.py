@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from marshmallow import Schema, fields, validate
 
+from core.api import UtcDateTime
 from plugins.sales.catalog.services import KINDS
 
 ID = validate.Range(min=1, max=2**63 - 1)
-
-
-class UtcDateTime(fields.DateTime):
-    def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z")
 
 
 def _money(**kwargs) -> fields.Decimal:

@@ -23,8 +23,8 @@ from core.users.services import ValidationFailed
 from plugins.sales.catalog.models import PriceList, PriceListItem
 from plugins.sales.models import DealLine, Product, ProductGroup, sku_key
 
-# ISO 4217 codes as CLDR knows them (current and historic), without the test and "no
-# currency" codes.
+# ISO 4217 codes as CLDR knows them (current and historic), without the codes ISO sets
+# aside for testing (XTS) and for "no currency" (XXX) — real codes, not placeholders.
 CURRENCIES = frozenset(list_currencies()) - {"XXX", "XTS"}
 KINDS = ("product", "service")
 MAX_PRICE = Decimal("999999999999.99")  # Numeric(14, 2)

@@ -119,10 +119,10 @@ def _decimal(value: Any) -> Decimal | None:
 
 @cache
 def currencies() -> frozenset[str]:
-    """ISO 4217 codes (Babel's list)."""
-    from babel.numbers import list_currencies
+    """ISO 4217 codes: the catalog's list, so a deal takes what a product takes."""
+    from plugins.sales.catalog.services import CURRENCIES
 
-    return frozenset(list_currencies())
+    return CURRENCIES
 
 
 def default_currency() -> str:
