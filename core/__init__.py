@@ -10,6 +10,9 @@ from flask import Flask
 
 from core.config import build_config, default_instance_path
 from core.ids import IdConverter
+from core.lazy_imports import import_hiding
+
+import_hiding("huey", ["psycopg"])  # Huey's PostgreSQL queue is unused; SQLAlchemy loads it
 
 log = logging.getLogger(__name__)
 

@@ -273,6 +273,72 @@ def test_the_my_tasks_page_runs_a_fixed_number_of_queries(app, admin_client, api
     assert "Task 0" in overdue and "Client 0" in overdue
 
 
+def test_a_busy_manager_sees_each_groups_first_rows_and_pages_through_one(
+    app, admin_client, monkeypatch
+):
+    from core.tasks import views
+
+    monkeypatch.setattr(views, "GROUP_ROWS", 5)
+    monkeypatch.setattr(views, "PAGE_ROWS", 4)
+    admin = _id(app, ADMIN_EMAIL)
+    now = utcnow().replace(microsecond=0)
+    with app.app_context():
+        # 11 overdue (two share a due time), 2 undated, one done that never shows.
+        due = [now - timedelta(days=30 - i) for i in range(10)] + [now - timedelta(days=21)]
+        db.session.add_all(
+            [Task(title=f"Late {i:02d}", due_at=d, assignee_id=admin) for i, d in enumerate(due)]
+            + [Task(title=f"Someday {i}", due_at=None, assignee_id=admin) for i in range(2)]
+            + [
+                Task(
+                    title="Finished",
+                    due_at=now - timedelta(days=40),
+                    assignee_id=admin,
+                    status="done",
+                )
+            ]
+        )
+        db.session.commit()
+
+    def titles(html: str, key: str) -> list[str]:
+        section = html.split(f'data-testid="group-{key}"')[1].split("</section>")[0]
+        return [
+            part.split("</a>")[0].split(">")[-1]
+            for part in section.split('class="fw-semibold"')[1:]
+        ]
+
+    page = admin_client.get("/tasks/").get_data(as_text=True)
+    overdue = page.split('data-testid="group-overdue"')[1].split("</section>")[0]
+    assert '<span class="badge text-bg-danger">11</span>' in overdue
+    assert titles(page, "overdue") == ["Late 00", "Late 01", "Late 02", "Late 03", "Late 04"]
+    assert "?group=overdue" in overdue and "Finished" not in page
+    assert titles(page, "later") == ["Someday 0", "Someday 1"]
+    assert 'data-testid="show-all-later"' not in page
+
+    seen, url = [], "/tasks/?group=overdue"
+    while url:
+        answer = admin_client.get(url)
+        assert answer.status_code == 200
+        html = answer.get_data(as_text=True)
+        assert 'data-testid="group-today"' not in html
+        seen += titles(html, "overdue")
+        link = (
+            html.split('data-testid="next-page" href="')[1].split('"')[0]
+            if "next-page" in html
+            else None
+        )
+        url = link.replace("&amp;", "&") if link else None
+    # Every overdue task once, in due order (Late 09 and Late 10 are both due 21 days ago).
+    assert seen == [f"Late {i:02d}" for i in range(9)] + ["Late 09", "Late 10"]
+
+    for bad in (
+        "/tasks/?group=nope",
+        "/tasks/?group=overdue&after=garbage",
+        "/tasks/?after=2026-01-01T00:00:00~1",
+        "/tasks/team?group=overdue&after=x~1",
+    ):
+        assert admin_client.get(bad).status_code == 400, bad
+
+
 def test_task_form_shows_errors_and_saves(app, admin_client):
     bad = post_form(admin_client, "/tasks/new", {"title": "", "due_at": "soon"}, "/tasks/new")
     assert bad.status_code == 422

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from core.db import db
-from core.plugin_system import migrations
 from core.plugin_system.models import PluginState
 from core.plugin_system.registry import PluginRegistry
 
@@ -131,6 +130,8 @@ def enable(name: str, app: Flask | None = None) -> PluginView:
         return get(name, app)
     revision = row.schema_revision
     if info.migrations_path is not None:
+        from core.plugin_system import migrations  # Alembic: only when a plugin is enabled
+
         try:
             revision = migrations.upgrade(db.engine, info.migrations_path, name)
         except Exception as exc:  # noqa: BLE001 - any migration failure marks the plugin failed
@@ -180,6 +181,8 @@ def disable(name: str, app: Flask | None = None) -> PluginView:
 def upgrade_enabled(app: Flask) -> list[tuple[str, str | None]]:
     """Upgrade the schema of every enabled plugin (``crm db upgrade``); return new revisions."""
     reg = registry(app)
+    from core.plugin_system import migrations  # Alembic is not loaded by every web worker
+
     done = []
     rows = db.session.execute(db.select(PluginState).filter_by(enabled=True)).scalars().all()
     for row in rows:

@@ -37,25 +37,144 @@ def _names(tasks: list[Task]) -> dict[int, str]:
     return dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(ids))).all())
 
 
-def group(tasks: list[Task], tz_name: str, now: datetime) -> dict[str, list[Task]]:
-    """Overdue, today, this week (to Sunday) and later, on the calendar of ``tz_name``."""
+def bounds(tz_name: str, now: datetime) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Each group's due times as a UTC range [from, to): overdue, today, this week (to
+    Sunday) and later, on the calendar of ``tz_name``. Later also holds undated tasks."""
     today = services.to_local(now, tz_name).date()
     week_end = today + timedelta(days=6 - today.weekday())
-    groups: dict[str, list[Task]] = {"overdue": [], "today": [], "week": [], "later": []}
+
+    def midnight(day: date) -> datetime:
+        return services.to_utc(datetime.combine(day, datetime.min.time()), tz_name)
+
+    tomorrow, after_week = (
+        midnight(today + timedelta(days=1)),
+        midnight(week_end + timedelta(days=1)),
+    )
+    return {
+        "overdue": (None, now),
+        "today": (now, tomorrow),
+        "week": (tomorrow, after_week),
+        "later": (after_week, None),
+    }
+
+
+def group(tasks: list[Task], tz_name: str, now: datetime) -> dict[str, list[Task]]:
+    """``tasks`` sorted into the groups of ``bounds``."""
+    ranges = bounds(tz_name, now)
+    groups: dict[str, list[Task]] = {key: [] for key in ranges}
     for task in tasks:
-        if task.due_at is None:
-            groups["later"].append(task)
-            continue
-        local = services.to_local(task.due_at, tz_name).date()
-        if task.due_at < now:
-            groups["overdue"].append(task)
-        elif local == today:
-            groups["today"].append(task)
-        elif local <= week_end:
-            groups["week"].append(task)
-        else:
-            groups["later"].append(task)
+        for key, (start, end) in ranges.items():
+            if task.due_at is None:
+                if key == "later":
+                    groups[key].append(task)
+            elif (start is None or task.due_at >= start) and (end is None or task.due_at < end):
+                groups[key].append(task)
+                break
     return groups
+
+
+def _in_group(key: str, start: datetime | None, end: datetime | None) -> sa.ColumnElement:
+    conditions = []
+    if start is not None:
+        conditions.append(Task.due_at >= start)
+    if end is not None:
+        conditions.append(Task.due_at < end)
+    found = sa.and_(*conditions)
+    return sa.or_(found, Task.due_at.is_(None)) if key == "later" else found
+
+
+# A group shows its first rows; "show all" pages through one group (keyset on due, id).
+GROUP_ROWS = 50
+PAGE_ROWS = 200
+
+
+def _cursor_after(cursor: str) -> sa.ColumnElement | None:
+    """Tasks after ``cursor`` ("<due ISO>~<id>" or "-~<id>" for an undated one) in the
+    list's order: dated tasks by due time, then undated ones, ties by id."""
+    due, _, raw_id = cursor.partition("~")
+    task_id = parse_id(raw_id)
+    if task_id is None:
+        return None
+    if due == "-":
+        return sa.and_(Task.due_at.is_(None), Task.id > task_id)
+    try:
+        moment = datetime.fromisoformat(due)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        return None
+    return sa.or_(
+        Task.due_at > moment,
+        sa.and_(Task.due_at == moment, Task.id > task_id),
+        Task.due_at.is_(None),
+    )
+
+
+def _cursor_of(task: Task) -> str:
+    return f"{task.due_at.isoformat() if task.due_at else '-'}~{task.id}"
+
+
+def grouped_page(owners: sa.ColumnElement, tz_name: str, now: datetime) -> dict[str, Any]:
+    """My tasks / Team tasks: the count of each group and its first rows, or with
+    ``?group=<key>`` one group paged by ``?after=<cursor>``. Bad parameters give 400."""
+    ranges = bounds(tz_name, now)
+    only = request.args.get("group")
+    if only is not None and only not in ranges:
+        abort(400, description=_("Unknown group: %(group)s", group=only))
+    after = request.args.get("after")
+    after_condition = None
+    if after is not None:
+        after_condition = _cursor_after(after)
+        if after_condition is None or only is None:
+            abort(400, description=_("The page link is not valid."))
+    conditions = {key: _in_group(key, *span) for key, span in ranges.items()}
+    counts = db.session.execute(
+        sa.select(
+            *(
+                sa.func.sum(sa.case((cond, 1), else_=0)).label(key)
+                for key, cond in conditions.items()
+            )
+        )
+        .where(owners)
+        .where(ACTIVE)
+    ).one()
+    counts = {key: int(getattr(counts, key) or 0) for key in conditions}
+    next_cursor = None
+    if only is not None:
+        query = active(sa.select(Task).where(owners).where(conditions[only]))
+        if after_condition is not None:
+            query = query.where(after_condition)
+        rows = list(db.session.execute(query.limit(PAGE_ROWS + 1)).scalars())
+        if len(rows) > PAGE_ROWS:
+            rows = rows[:PAGE_ROWS]
+            next_cursor = _cursor_of(rows[-1])
+        groups = {only: rows}
+    else:
+        # The first rows of every group in one statement, whatever the number of groups.
+        firsts = [
+            sa.select(sub.c.id).select_from(sub)
+            for sub in (
+                active(sa.select(Task.id).where(owners).where(cond)).limit(GROUP_ROWS).subquery()
+                for key, cond in conditions.items()
+                if counts[key]
+            )
+        ]
+        tasks: list[Task] = []
+        if firsts:
+            ids = sa.union_all(*firsts).scalar_subquery() if len(firsts) > 1 else firsts[0]
+            tasks = list(
+                db.session.execute(active(sa.select(Task).where(Task.id.in_(ids)))).scalars()
+            )
+        groups = group(tasks, tz_name, now)
+    tasks = [t for rows in groups.values() for t in rows]
+    return {
+        "groups": groups,
+        "counts": counts,
+        "only": only,
+        "next_cursor": next_cursor,
+        "links": _links(tasks, current_principal()),
+        "names": _names(tasks),
+    }
 
 
 GROUP_TITLES = {
@@ -81,23 +200,16 @@ def active(query: sa.Select) -> sa.Select:
     return query.where(ACTIVE).order_by(Task.due_at.is_(None), Task.due_at, Task.id)
 
 
-def _active(query: sa.Select) -> list[Task]:
-    return list(db.session.execute(active(query)).scalars())
-
-
 @bp.route("/")
 @requires("tasks.view")
 def mine():
     user = current_principal()
-    tasks = _active(sa.select(Task).where(Task.assignee_id == user.id).limit(1000))
     return render_template(
         "tasks/list.html",
         heading=_("My tasks"),
-        groups=group(tasks, user.timezone, utcnow()),
         titles=GROUP_TITLES,
-        links=_links(tasks, user),
-        names=_names(tasks),
         show_assignee=False,
+        **grouped_page(Task.assignee_id == user.id, user.timezone, utcnow()),
     )
 
 
@@ -106,18 +218,13 @@ def mine():
 def team():
     user = current_principal()
     members = services.team_member_ids(user)
-    tasks = (
-        _active(sa.select(Task).where(Task.assignee_id.in_(members)).limit(1000)) if members else []
-    )
     return render_template(
         "tasks/list.html",
         heading=_("Team tasks"),
-        groups=group(tasks, user.timezone, utcnow()),
         titles=GROUP_TITLES,
-        links=_links(tasks, user),
-        names=_names(tasks),
         show_assignee=True,
         not_head=not members,
+        **grouped_page(Task.assignee_id.in_(members or [-1]), user.timezone, utcnow()),
     )
 
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from num2words import num2words
-
 LANGUAGES = ("en", "ru", "ro", "de")
 
 # language -> currency -> ((major forms), (minor forms), gender of the major unit).
@@ -82,6 +80,8 @@ def _ro_feminine(words: str, number: int) -> str:
 
 
 def _words(number: int, language: str, gender: str) -> str:
+    from num2words import num2words  # loaded by the first document, not by every web worker
+
     if language == "ru":
         return num2words(number, lang="ru", gender="f" if gender == "f" else "m")
     if language == "ro":
