@@ -44,7 +44,7 @@ def main() -> None:
     from core.plugin_system import services as plugin_services
     from core.users import services as user_services
     from core.users.models import Role
-    from tests.conftest import SmtpSink
+    from tests.smtp_sink import SmtpSink
 
     folder = Path(tempfile.mkdtemp(prefix="crm-documents-bench-"))
     app = create_app(
@@ -146,7 +146,9 @@ def main() -> None:
         results["mail_seconds"] = round(seconds, 2)
         results["mails_per_s"] = round(args.mails / seconds, 1)
     results["load_average_after"] = os.getloadavg()[0]
-    out = ROOT / "bench" / "results" / f"{args.name}.json"
+    from suite import results_dir
+
+    out = results_dir() / f"{args.name}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results))
 

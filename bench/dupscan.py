@@ -18,6 +18,7 @@ distinct: the worst case for the name comparison, closer to a real registry.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -33,6 +34,7 @@ def main() -> None:
     parser.add_argument("--copy-from", help="a SQLite file to copy to --database first")
     parser.add_argument("--unique-names", action="store_true")
     parser.add_argument("--instance", default="bench/data/instance")
+    parser.add_argument("--name", default="dupscan", help="results file name")
     args = parser.parse_args()
     if args.database.startswith("sqlite:///"):
         path = Path(args.database[len("sqlite:///") :]).resolve()
@@ -88,6 +90,18 @@ def main() -> None:
         + (" (pairs truncated)" if result["truncated"] else "")
     )
     print("seconds per stage: " + ", ".join(f"{k} {v}" for k, v in result["seconds"].items()))
+    from suite import results_dir
+
+    results = {
+        "clients": clients,
+        "seconds": round(seconds, 2),
+        "clients_per_s": round(clients / seconds),
+        "pairs": result["pairs"],
+        "groups_skipped": result["groups_skipped"],
+        "truncated": result["truncated"],
+        "stage_seconds": result["seconds"],
+    }
+    (results_dir() / f"{args.name}.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

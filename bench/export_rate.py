@@ -85,7 +85,9 @@ def main() -> None:
             f"scope {label}: {rows:,} rows, {size / 1048576:.1f} MB in {seconds:.1f} s "
             f"= {rows / seconds:,.0f} rows/s"
         )
-    out = ROOT / "bench" / "results" / f"{args.name}.json"
+    from suite import results_dir
+
+    out = results_dir() / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -151,7 +151,9 @@ def main() -> None:
                 f"skipped {job.skipped_count:,}, failed {job.failed_count:,})"
             )
         results["clients_after"] = db.session.execute(sa.select(sa.func.count(Client.id))).scalar()
-    out = ROOT / "bench" / "results" / f"{args.name}.json"
+    from suite import results_dir
+
+    out = results_dir() / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results))

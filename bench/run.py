@@ -37,6 +37,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from suite import results_dir, run_rates, summarise  # noqa: E402
 
 
 def free_port() -> int:
@@ -178,12 +181,38 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per endpoint")
     parser.add_argument("--name", default="sqlite")
     parser.add_argument("--note", default="", help="recorded in the results (e.g. the code run)")
+    parser.add_argument(
+        "--copy-from",
+        help="a generated SQLite file to copy to --database first (the run writes to it)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="also the export, duplicate scan, documents and import rates, and the table of "
+        "targets (bench/suite.py)",
+    )
+    parser.add_argument("--import-rows", type=int, default=100_000)
+    parser.add_argument("--invoices", type=int, default=300, help="per process, two processes")
+    parser.add_argument("--mails", type=int, default=500, help="per process")
     args = parser.parse_args()
     if args.requests < 50:
         parser.error("--requests must be at least 50 for a p99")
     database = args.database
     if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
         database = f"sqlite:///{Path(database[len('sqlite:///') :]).resolve()}"
+    if args.copy_from:
+        if not database.startswith("sqlite:///"):
+            parser.error("--copy-from needs a SQLite --database")
+        source, target = Path(args.copy_from).resolve(), Path(database[len("sqlite:///") :])
+        if source == target:
+            parser.error("--copy-from and --database are the same file")
+        if not source.is_file():
+            parser.error(f"--copy-from: no file {source}")
+        started = time.perf_counter()
+        shutil.copyfile(source, target)
+        for suffix in ("-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        print(f"copied {source} in {time.perf_counter() - started:.1f} s", flush=True)
     env = dict(
         os.environ, DATABASE_URL=database, CRM_INSTANCE_PATH=str(Path(args.instance).resolve())
     )
@@ -203,14 +232,17 @@ def main() -> None:
     results["note"] = args.note
     results["load_average_before"] = load_before
     results["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    out = ROOT / "bench" / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"{args.name}.json").write_text(json.dumps(results, indent=2))
+    (results_dir() / f"{args.name}.json").write_text(json.dumps(results, indent=2))
     print("| endpoint | p50 ms | p95 ms | p99 ms | requests/s |\n| --- | --- | --- | --- | --- |")
     for name, row in results["endpoints"].items():
         rps = f"{row['rps']:.0f}" if row.get("rps") else "—"
         print(f"| {name} | {row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | {rps} |")
     print(f"RSS per worker after the run: {results['rss_mb_per_worker']} MiB")
+    rates = None
+    if args.all:
+        sizes = {"import_rows": args.import_rows, "invoices": args.invoices, "mails": args.mails}
+        rates = run_rates(database, env["CRM_INSTANCE_PATH"], args.name, sizes)
+    summarise(args.name, results, rates)
 
 
 def _cpu_model() -> str:
@@ -243,12 +275,15 @@ def run(port: int, args) -> dict:
     status, body = manager.request("GET", "/api/v1/clients?limit=50")
     first = json.loads(body)
     cursor = first["next_cursor"]
-    for _ in range(100):  # 5,000 rows deep
-        cursor = json.loads(
+    for _ in range(100):  # 5,000 rows deep (or the last page of a small database)
+        following = json.loads(
             manager.request("GET", f"/api/v1/clients?limit=50&cursor={urllib.parse.quote(cursor)}")[
                 1
             ]
         )["next_cursor"]
+        if following is None:
+            break
+        cursor = following
     sample = next(c for c in first["items"] if c["phone"] and c["email"])
 
     def has(path: str) -> bool:
