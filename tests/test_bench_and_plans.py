@@ -281,20 +281,44 @@ def test_an_unfiltered_list_reads_the_name_index_in_order(generated):
 
 
 def test_my_tasks_read_only_the_tasks_still_to_do(generated):
-    """My tasks (and Team tasks) read the partial index of active tasks, not every task the
-    manager ever had (thousands, mostly done)."""
+    """My tasks and Team tasks (their counts, first rows and one group's pages) read the
+    partial index of active tasks, not every task the manager ever had (thousands, mostly
+    done): every statement the pages send about tasks is planned on that index."""
     from core.db import db
-    from core.tasks.models import Task
-    from core.tasks.views import active
 
     database, folder = generated
     app = _app(database, folder)
+    client = app.test_client()
+    from tests.conftest import login
+
+    answer = login(client, "manager1@bench.example", "bench-password-1")
+    assert answer.status_code in (302, 303), answer.status_code
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if "FROM tasks" in statement and "EXPLAIN" not in statement:
+            seen.append((statement, parameters))
+
     with app.app_context():
-        for condition in (Task.assignee_id == 2, Task.assignee_id.in_([2, 3])):
-            query = active(sa.select(Task).where(condition).limit(1000))
-            sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
-            plan = " ".join(r[-1] for r in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
-            assert "ix_tasks_assignee_active" in plan, plan
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        for url in ("/tasks/", "/tasks/team", "/tasks/?group=overdue", "/tasks/?group=later"):
+            assert client.get(url).status_code == 200, url
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) >= 5
+    with engine.connect() as conn:
+        for statement, parameters in seen:
+            plan = " ".join(
+                row[-1]
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            assert (
+                "ix_tasks_assignee_active" in plan
+                or "tasks.id IN" not in statement
+                and ("USING INTEGER PRIMARY KEY" in plan)
+            ), (statement, plan)
 
 
 def test_word_search_candidates_use_the_prefix_index(generated):
