@@ -243,8 +243,9 @@ def phone(dice: Dice) -> str:
     return f"{code}{area}{low + dice.below(9 * low)}"
 
 
-def setup_schema(url: str, instance: Path):
-    """Migrate and create the admin, exactly as `crm init` does."""
+def setup_schema(url: str, instance: Path, sales: bool = False):
+    """Migrate and create the admin role, as `crm init` does; with ``sales``, enable the
+    sales plugin as an admin does (its migrations, its default pipeline and lost reasons)."""
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("CRM_INSTANCE_PATH", str(instance))
     from core import create_app
@@ -257,6 +258,9 @@ def setup_schema(url: str, instance: Path):
         upgrade_core(app)
         plugin_services.sync_discovered(app)
         ensure_admin_role()
+        if sales:
+            plugin_services.enable("sales", app)
+        db.session.remove()
         db.engine.dispose()
     return app
 
@@ -341,6 +345,56 @@ COLUMNS = {
         "version",
         "created_by_id",
     ),
+    "sales_deals": (
+        "id",
+        "title",
+        "title_key",
+        "client_id",
+        "contact_person_id",
+        "pipeline_id",
+        "stage_id",
+        "owner_id",
+        "amount",
+        "currency",
+        "expected_close_on",
+        "source",
+        "campaign",
+        "utm",
+        "lost_reason_id",
+        "lost_note",
+        "closed_at",
+        "stage_entered_at",
+        "notes",
+        "created_at",
+        "updated_at",
+        "version",
+        "created_by_id",
+    ),
+    "sales_stage_changes": (
+        "id",
+        "deal_id",
+        "pipeline_id",
+        "from_stage_id",
+        "to_stage_id",
+        "at",
+        "by_id",
+        "note",
+    ),
+    "sales_deal_lines": (
+        "id",
+        "deal_id",
+        "product_id",
+        "position",
+        "name",
+        "unit",
+        "quantity",
+        "price",
+        "discount_percent",
+        "vat_rate",
+        "net_amount",
+        "vat_amount",
+        "total_amount",
+    ),
 }
 # Parents before children (foreign keys); the full-text rows go last.
 TABLES = (
@@ -351,7 +405,11 @@ TABLES = (
     "client_tags",
     "interactions",
     "tasks",
+    "sales_deals",
+    "sales_stage_changes",
+    "sales_deal_lines",
 )
+SALES_TABLES = ("sales_deals", "sales_stage_changes", "sales_deal_lines")
 POSITIONS = ("Director", "Buyer", "Accountant", "Engineer")
 CLIENT_DOMAINS = ("mail.md", "gmail.com", "yandex.ru", "web.de")
 CONTACT_DOMAINS = ("mail.md", "gmail.com", "mail.ru")
@@ -371,13 +429,15 @@ def client_batches(
     now: datetime,
     batch: int = BATCH,
     activity: Activity | None = None,
+    deals: Deals | None = None,
 ) -> Iterator[dict[str, list[tuple]]]:
     """The clients and everything hanging off them, ``batch`` clients at a time, as tuples
     in ``COLUMNS`` order plus ``fts``: (client id, the document the app's reindex writes).
 
     Names come from small vocabularies, so their keys and slugs are computed once each.
     With ``activity``, each batch also holds the clients' interactions and tasks (drawn
-    from the activity's own random streams, after the clients').
+    from the activity's own random streams, after the clients'); with ``deals``, their
+    deals, stage changes and deal lines (from another stream of their own).
     """
     key = functools.cache(name_key)
     slug_of = functools.cache(slug)
@@ -472,6 +532,7 @@ def client_batches(
             fts.append((cid, " ".join(doc)))
         next_id += size
         interactions, tasks = activity.rows(rows, contacts, user_ids) if activity else ([], [])
+        sales = deals.rows(rows, contacts_by_client(contacts), user_ids) if deals else ([], [], [])
         yield {
             "clients": rows,
             "contact_persons": contacts,
@@ -480,6 +541,9 @@ def client_batches(
             "client_tags": tags,
             "interactions": interactions,
             "tasks": tasks,
+            "sales_deals": sales[0],
+            "sales_stage_changes": sales[1],
+            "sales_deal_lines": sales[2],
             "fts": fts,
         }
 
@@ -566,11 +630,22 @@ TASK_TITLES = (
 )
 TASK_RESULTS = ("", "", "done as agreed", "client confirmed", "готово", "клиент подтвердил")
 PRIORITY_SHARES = (("normal", 0.7), ("high", 0.15), ("low", 0.15))
+# What the bench roles may do in the sales plugin when it is on (their "sales.deals" scope
+# is their clients scope): the board and deal cards with their move forms, the reports.
+SALES_PERMISSIONS = ("sales.view", "sales.deals.edit", "sales.reports", "reports.view")
 
 
 def _shares(pairs: tuple[tuple[str, float], ...]) -> list[str]:
     """A lookup list of 100 entries: picking one uniformly gives each value its share."""
     return [value for value, share in pairs for _ in range(round(share * 100))]
+
+
+def contacts_by_client(contacts: list[tuple]) -> dict[int, list[int]]:
+    """Client id -> the ids of its contact persons (rows in ``COLUMNS`` order)."""
+    contacts_of: dict[int, list[int]] = {}
+    for contact in contacts:
+        contacts_of.setdefault(contact[1], []).append(contact[0])
+    return contacts_of
 
 
 class Activity:
@@ -604,9 +679,7 @@ class Activity:
     def rows(
         self, clients: list[tuple], contacts: list[tuple], user_ids: list[int]
     ) -> tuple[list[tuple], list[tuple]]:
-        contacts_of: dict[int, list[int]] = {}
-        for contact in contacts:
-            contacts_of.setdefault(contact[1], []).append(contact[0])
+        contacts_of = contacts_by_client(contacts)
         return (
             self._interactions(clients, contacts_of, user_ids) if self.interaction_span else [],
             self._tasks(clients, user_ids) if self.task_span else [],
@@ -726,6 +799,291 @@ class Activity:
         return out
 
 
+# --- deals (the sales plugin) -----------------------------------------------------------
+
+# The second pipeline next to the plugin's default "Sales": (name, win probability %, kind).
+WHOLESALE_PIPELINE = "Wholesale"
+WHOLESALE_STAGES = (
+    ("Request", 10, "open"),
+    ("Offer", 25, "open"),
+    ("Negotiation", 50, "open"),
+    ("Contract", 75, "open"),
+    ("Delivery", 90, "open"),
+    ("Won", 100, "won"),
+    ("Lost", 0, "lost"),
+)
+# 20 groups of 25 products (or services): (group, unit, kind, lowest price, highest price).
+PRODUCT_GROUPS = (
+    ("PVC windows", "pcs", "product", 120, 600),
+    ("Aluminium windows", "pcs", "product", 300, 1200),
+    ("Wooden windows", "pcs", "product", 400, 1500),
+    ("Entrance doors", "pcs", "product", 350, 2500),
+    ("Interior doors", "pcs", "product", 90, 600),
+    ("Balcony doors", "pcs", "product", 250, 900),
+    ("Blinds", "pcs", "product", 20, 150),
+    ("Roller shutters", "pcs", "product", 80, 400),
+    ("Mosquito nets", "pcs", "product", 10, 60),
+    ("Window sills", "m", "product", 15, 90),
+    ("Fittings", "pcs", "product", 5, 80),
+    ("Glass units", "m2", "product", 30, 160),
+    ("Окна ПВХ", "шт", "product", 120, 600),
+    ("Двери межкомнатные", "шт", "product", 90, 600),
+    ("Жалюзи", "шт", "product", 20, 150),
+    ("Подоконники", "м", "product", 15, 90),
+    ("Installation", "pcs", "service", 20, 120),
+    ("Measurement", "visit", "service", 10, 40),
+    ("Delivery", "trip", "service", 15, 80),
+    ("Монтаж", "шт", "service", 20, 120),
+)
+DEAL_SOURCES = ("website", "call", "referral", "exhibition", "mailing", "ads", None)
+VAT_RATES = (20, 20, 20, 20, 0)
+DISCOUNTS = (0, 0, 0, 0, 0, 0, 5, 10, 15)
+# Per move of a deal: it stays where it is (open), is lost, or steps back one stage; else it
+# moves on (from the last open stage: won). About 15 % end open, a quarter won, the rest lost.
+DEAL_STAY, DEAL_LOSE, DEAL_BACK = 0.02, 0.19, 0.03
+
+
+def sales_catalog(conn, dice: Dice, now: datetime) -> dict:
+    """What the deals refer to, next to what enabling the plugin created (the pipeline
+    "Sales" with its stages, the lost reasons): a second pipeline and 500 products in 20
+    groups, written with Core inserts at the generator's fixed time. Returns the ids and
+    prices the deal generator needs."""
+    meta = sa.MetaData()
+    meta.reflect(
+        conn,
+        only=[
+            "sales_pipelines",
+            "sales_stages",
+            "sales_lost_reasons",
+            "sales_product_groups",
+            "sales_products",
+        ],
+    )
+    t = meta.tables
+    audit = {"created_at": now, "updated_at": now, "version": 1}
+    pipeline_id = conn.execute(
+        t["sales_pipelines"]
+        .insert()
+        .values(name=WHOLESALE_PIPELINE, position=1, active=True, **audit)
+    ).inserted_primary_key[0]
+    conn.execute(
+        t["sales_stages"].insert(),
+        [
+            {
+                "pipeline_id": pipeline_id,
+                "name": name,
+                "position": position,
+                "probability": probability,
+                "kind": kind,
+                **audit,
+            }
+            for position, (name, probability, kind) in enumerate(WHOLESALE_STAGES)
+        ],
+    )
+    pipelines = []
+    stages = t["sales_stages"]
+    for pid in conn.execute(
+        sa.select(t["sales_pipelines"].c.id).order_by(t["sales_pipelines"].c.id)
+    ).scalars():
+        rows = conn.execute(
+            sa.select(stages.c.id, stages.c.kind)
+            .where(stages.c.pipeline_id == pid, stages.c.removed_at.is_(None))
+            .order_by(stages.c.position, stages.c.id)
+        ).all()
+        kinds = {kind: sid for sid, kind in rows if kind != "open"}
+        pipelines.append(
+            (pid, [sid for sid, kind in rows if kind == "open"], kinds["won"], kinds["lost"])
+        )
+    reasons = list(
+        conn.execute(
+            sa.select(t["sales_lost_reasons"].c.id).order_by(t["sales_lost_reasons"].c.id)
+        ).scalars()
+    )
+    products = []
+    for g, (group, unit, kind, low, high) in enumerate(PRODUCT_GROUPS):
+        group_id = conn.execute(
+            t["sales_product_groups"].insert().values(name=group, **audit)
+        ).inserted_primary_key[0]
+        rows = []
+        for i in range(25):
+            name = f"{group} {600 + 100 * (i % 5)}x{900 + 150 * (i // 5)}"
+            sku = f"G{g + 1:02d}-{i + 1:03d}"
+            rows.append(
+                {
+                    "name": name,
+                    "name_key": name_key(name),
+                    "sku": sku,
+                    "sku_key": sku.casefold(),
+                    "kind": kind,
+                    "group_id": group_id,
+                    "unit": unit,
+                    "price": low + dice.below(high - low + 1) + dice.below(100) / 100,
+                    "currency": "EUR",
+                    "vat_rate": dice.pick(VAT_RATES),
+                    "active": True,
+                    "description": "",
+                    **audit,
+                }
+            )
+        conn.execute(t["sales_products"].insert(), rows)
+    p = t["sales_products"]
+    for pid, name, unit, price, vat in conn.execute(
+        sa.select(p.c.id, p.c.name, p.c.unit, p.c.price, p.c.vat_rate).order_by(p.c.id)
+    ):
+        products.append((pid, name, unit, int(round(price * 100)), int(vat)))
+    return {"pipelines": pipelines, "reasons": reasons, "products": products}
+
+
+class Deals:
+    """Deals of each batch of clients, from a random stream of their own (seeded from the
+    main seed): the other tables do not change with them.
+
+    ``round(rate * clients)`` deals in all, each for a client of the batch drawn at random
+    (so some clients have none, some several), owned by the client's owner in 90 % of
+    cases. Two thirds go to the default pipeline "Sales", the rest to "Wholesale". Each is
+    created over the year up to ``now`` (never before its client), enters the first stage
+    and moves on every 4 hours to 14 days: it may stay open, be lost (with a reason), step
+    back a stage now and then, or pass the last open stage and be won; moves that would
+    fall after ``now`` leave it open. Every entry into a stage is a stage change by the
+    owner. 1-3 lines of products (quantity, the product's price and VAT, sometimes a
+    discount), amounts computed as the plugin does (net and VAT rounded half up to cents);
+    the deal's amount is the sum of its lines.
+    """
+
+    def __init__(self, seed: int, per_client: float, now: datetime, catalog: dict) -> None:
+        self.dice = Dice(seed * 1_000_003 + 3)
+        self.per_client = per_client
+        self.now = now
+        self.year_start = now - timedelta(days=365)
+        pipelines = catalog["pipelines"]
+        # The default pipeline (the first) twice as often as the second.
+        self.pipelines = [pipelines[0], pipelines[0], pipelines[-1]]
+        self.reasons = catalog["reasons"]
+        self.products = catalog["products"]
+        self.clients_done = 0
+        self.next_deal_id = self.next_change_id = self.next_line_id = 1
+
+    def rows(self, clients: list[tuple], contacts_of: dict[int, list[int]], user_ids: list[int]):
+        start, self.clients_done = self.clients_done, self.clients_done + len(clients)
+        count = round(self.per_client * self.clients_done) - round(self.per_client * start)
+        dice = self.dice
+        rand, pick, below = dice.random, dice.pick, dice.below
+        key = _title_key
+        now, year_start = self.now, self.year_start
+        hour = timedelta(hours=1)
+        products, reasons, pipelines = self.products, self.reasons, self.pipelines
+        deals, changes, lines = [], [], []
+        deal_id, change_id, line_id = self.next_deal_id, self.next_change_id, self.next_line_id
+        for _ in range(count):
+            client = pick(clients)
+            cid = client[0]
+            owner = client[9] if rand() < 0.9 else pick(user_ids)
+            earliest = max(year_start, datetime.fromisoformat(client[13]))
+            window = int((now - earliest).total_seconds())
+            created = now - timedelta(seconds=below(window) if window > 0 else 0)
+            pipeline_id, open_ids, won_id, lost_id = pick(pipelines)
+            last = len(open_ids) - 1
+            index, stage, moment = 0, open_ids[0], created
+            path = [(stage, moment)]
+            while True:
+                moment += hour * (4 + below(24 * 14 - 4))
+                if moment > now:
+                    break
+                roll = rand()
+                if roll < DEAL_STAY:
+                    break
+                if roll < DEAL_STAY + DEAL_LOSE:
+                    stage = lost_id
+                elif roll < DEAL_STAY + DEAL_LOSE + DEAL_BACK and index > 0:
+                    index -= 1
+                    stage = open_ids[index]
+                elif index == last:
+                    stage = won_id
+                else:
+                    index += 1
+                    stage = open_ids[index]
+                path.append((stage, moment))
+                if stage == won_id or stage == lost_id:
+                    break
+            amount = 0
+            first = None
+            for position in range(1 + below(3)):
+                product_id, name, unit, price, vat_rate = pick(products)
+                quantity = 1 + below(8)
+                discount = pick(DISCOUNTS)
+                net = (quantity * price * (100 - discount) + 50) // 100
+                vat = (net * vat_rate + 50) // 100
+                amount += net + vat
+                if first is None:
+                    first = (name, quantity)
+                lines.append(
+                    (
+                        line_id,
+                        deal_id,
+                        product_id,
+                        position,
+                        name,
+                        unit,
+                        quantity,
+                        price / 100,
+                        discount,
+                        vat_rate,
+                        net / 100,
+                        vat / 100,
+                        (net + vat) / 100,
+                    )
+                )
+                line_id += 1
+            title, title_key = key(*first)
+            previous = None
+            for to_stage, at in path:
+                changes.append(
+                    (change_id, deal_id, pipeline_id, previous, to_stage, stamp(at), owner, "")
+                )
+                change_id += 1
+                previous = to_stage
+            closed = stage == won_id or stage == lost_id
+            entered = stamp(path[-1][1])
+            people = contacts_of.get(cid)
+            deals.append(
+                (
+                    deal_id,
+                    title,
+                    title_key,
+                    cid,
+                    pick(people) if people and rand() < 0.5 else None,
+                    pipeline_id,
+                    stage,
+                    owner,
+                    amount / 100,
+                    "EUR",
+                    (created + timedelta(days=10 + below(110))).date().isoformat(),
+                    pick(DEAL_SOURCES),
+                    None,
+                    "{}",
+                    pick(reasons) if stage == lost_id else None,
+                    "",
+                    entered if closed else None,
+                    entered,
+                    "",
+                    stamp(created),
+                    entered,
+                    len(path),
+                    owner,
+                )
+            )
+            deal_id += 1
+        self.next_deal_id, self.next_change_id, self.next_line_id = deal_id, change_id, line_id
+        return deals, changes, lines
+
+
+@functools.cache
+def _title_key(product: str, quantity: int) -> tuple[str, str]:
+    """A deal's title after its first line ("PVC windows 700x900 × 3") and its name key."""
+    title = f"{product} × {quantity}"
+    return title, name_key(title)
+
+
 def _produce(sender, args: tuple) -> None:
     try:
         for batch in client_batches(*args):
@@ -761,6 +1119,20 @@ def generated_batches(*args) -> Iterator[dict[str, list[tuple]]]:
 BULK_TABLES = (*TABLES, "tags")
 
 
+def stage_totals_sql() -> str:
+    """The sales plugin's own statement that computes ``sales_stage_totals`` from the deals
+    (its migration 0008 runs it when it creates the table and the triggers)."""
+    import importlib.util
+
+    import plugins.sales
+
+    path = Path(plugins.sales.__file__).parent / "migrations" / "versions" / "0008_stage_totals.py"
+    spec = importlib.util.spec_from_file_location("sales_stage_totals_migration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.REBUILD
+
+
 class SqliteWriter:
     """executemany straight on the sqlite3 connection, into a fresh file: no journal and no
     fsync while loading, secondary indexes dropped and built once at the end (a sort instead
@@ -785,6 +1157,15 @@ class SqliteWriter:
         ).fetchall()
         for name, _ in self.indexes:
             db.execute(f'DROP INDEX "{name}"')
+        # The triggers that keep sales_stage_totals: the totals are computed once at the end.
+        marks = ",".join("?" * len(SALES_TABLES))
+        self.triggers = db.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+            f"AND tbl_name IN ({marks}) ORDER BY name",
+            SALES_TABLES,
+        ).fetchall()
+        for name, _ in self.triggers:
+            db.execute(f'DROP TRIGGER "{name}"')
         # Segments are merged once at the end instead of while loading.
         db.execute("INSERT INTO clients_fts (clients_fts, rank) VALUES ('automerge', 0)")
         self.statements = {
@@ -805,6 +1186,13 @@ class SqliteWriter:
         for _, sql in self.indexes:
             db.execute(sql)
         print(f"  indexes built in {time.perf_counter() - started:.1f} s", flush=True)
+        if self.triggers:
+            started = time.perf_counter()
+            db.execute("DELETE FROM sales_stage_totals")
+            db.execute(stage_totals_sql())
+            for _, sql in self.triggers:
+                db.execute(sql)
+            print(f"  stage totals in {time.perf_counter() - started:.1f} s", flush=True)
         started = time.perf_counter()
         db.execute("INSERT INTO clients_fts (clients_fts) VALUES ('optimize')")
         # Back to FTS5's default, as the migration left it (no row in the config table).
@@ -832,6 +1220,11 @@ class PostgresWriter:
             for name, _ in self.indexes:
                 cur.execute(f'DROP INDEX "{name}"')
             cur.execute("CREATE TEMPORARY TABLE generated_docs (client_id integer, doc text)")
+            cur.execute("SELECT to_regclass('sales_deals') IS NOT NULL")
+            self.sales = cur.fetchone()[0]
+            if self.sales:
+                # The trigger that keeps sales_stage_totals: computed once at the end instead.
+                cur.execute("ALTER TABLE sales_deals DISABLE TRIGGER USER")
 
     def write(self, batch: dict[str, list[tuple]]) -> None:
         with self.db.cursor() as cur:
@@ -858,8 +1251,14 @@ class PostgresWriter:
             cur.execute("DROP TABLE generated_docs")
             for _, sql in self.indexes:
                 cur.execute(sql)
+            tables = ["clients", "contact_persons", "interactions", "tasks"]
+            if self.sales:
+                cur.execute("DELETE FROM sales_stage_totals")
+                cur.execute(stage_totals_sql())
+                cur.execute("ALTER TABLE sales_deals ENABLE TRIGGER USER")
+                tables += SALES_TABLES
             # Explicit ids were written: the sequences continue after them.
-            for table in ("clients", "contact_persons", "interactions", "tasks"):
+            for table in tables:
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
@@ -875,10 +1274,12 @@ def generate(
     instance: Path,
     interactions_per_client: float = 5.0,
     tasks_per_client: float = 1.0,
+    deals_per_client: float = 1.0,
 ) -> None:
     from core.users.services import hash_password
 
-    app = setup_schema(url, instance)
+    sales = deals_per_client > 0
+    app = setup_schema(url, instance, sales)
     dice = Dice(seed)
     engine = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
     sqlite = engine.dialect.name == "sqlite"
@@ -915,8 +1316,10 @@ def generate(
                         "comments.write",
                         "tasks.view",
                         "tasks.edit",
+                        *(SALES_PERMISSIONS if sales else ()),
                     ],
-                    scopes={"clients": scope, "tasks": scope},
+                    scopes={"clients": scope, "tasks": scope}
+                    | ({"sales.deals": scope} if sales else {}),
                     created_at=now,
                     updated_at=now,
                     version=1,
@@ -965,6 +1368,10 @@ def generate(
             conn.execute(t["tags"].insert().values(name=name)).inserted_primary_key[0]: name
             for name in TAGS
         }
+        deals = None
+        if sales:
+            catalog = sales_catalog(conn, Dice(seed * 1_000_003 + 4), now)
+            deals = Deals(seed, deals_per_client, now, catalog)
         timed("users", len(users), started)
 
         started = time.perf_counter()
@@ -972,7 +1379,7 @@ def generate(
         done = 0
         activity = Activity(seed, interactions_per_client, tasks_per_client, now)
         batches = generated_batches(
-            dice, clients, contacts_per_company, user_ids, tag_names, now, BATCH, activity
+            dice, clients, contacts_per_company, user_ids, tag_names, now, BATCH, activity, deals
         )
         for batch in batches:
             writer.write(batch)
@@ -994,7 +1401,9 @@ def generate(
         f"  clients {counts['clients']:,}, phones {counts['client_phones']:,}, "
         f"e-mails {counts['client_emails']:,}, tags {counts['client_tags']:,}, "
         f"contact persons {counts['contact_persons']:,}, full-text rows {counts['fts']:,}, "
-        f"interactions {counts['interactions']:,}, tasks {counts['tasks']:,}"
+        f"interactions {counts['interactions']:,}, tasks {counts['tasks']:,}, "
+        f"deals {counts['sales_deals']:,} with {counts['sales_stage_changes']:,} stage changes "
+        f"and {counts['sales_deal_lines']:,} lines"
     )
 
 
@@ -1005,14 +1414,24 @@ def main() -> None:
     parser.add_argument("--contacts-per-company", type=float, default=2.0)
     parser.add_argument("--interactions-per-client", type=float, default=5.0)
     parser.add_argument("--tasks-per-client", type=float, default=1.0)
+    parser.add_argument(
+        "--deals-per-client",
+        type=float,
+        default=1.0,
+        help="deals of the sales plugin per client (exactly round(rate x clients)); "
+        "0 leaves the plugin disabled",
+    )
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--instance", default="bench/data/instance")
     args = parser.parse_args()
     if args.clients < 1:
         parser.error("--clients must be at least 1")
-    if args.interactions_per_client < 0 or args.tasks_per_client < 0:
-        parser.error("--interactions-per-client and --tasks-per-client cannot be negative")
-    rates = (args.interactions_per_client, args.tasks_per_client)
+    if min(args.interactions_per_client, args.tasks_per_client, args.deals_per_client) < 0:
+        parser.error(
+            "--interactions-per-client, --tasks-per-client and --deals-per-client "
+            "cannot be negative"
+        )
+    rates = (args.interactions_per_client, args.tasks_per_client, args.deals_per_client)
     Path(args.instance).mkdir(parents=True, exist_ok=True)
     instance = Path(args.instance).resolve()
     if not args.database.startswith("sqlite:///"):

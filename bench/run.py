@@ -292,6 +292,47 @@ def _commit() -> str | None:
         return None
 
 
+# bench/generate.py creates the deals over the year up to its fixed "now" (2026-11-01).
+SALES_YEAR = "period=custom&period_from=2025-11-01&period_to=2026-11-01"
+
+
+def sales_endpoints(port: int, manager: Client, browser: Client) -> dict:
+    """The sales plugin's pages when its API answers (bench/generate.py enables it with
+    deals unless --deals-per-client 0): the board of the default pipeline (scope all and
+    own), the card of a deal with lines and a stage history, the deals API list, and the
+    funnel and ABC of clients reports over the generated year. Empty without the plugin."""
+    status, body = manager.request("GET", "/api/v1/sales/pipelines")
+    if status != 200:
+        return {}
+    found = json.loads(body)
+    pipelines = found["items"] if isinstance(found, dict) else found
+    pipeline = min(p["id"] for p in pipelines)  # the default one, "Sales"
+    status, body = manager.request("GET", f"/api/v1/sales/deals?limit=50&pipeline_id={pipeline}")
+    deals = json.loads(body)["items"] if status == 200 else []
+    if not deals:
+        return {}
+    deal = deals[0]["id"]
+    for item in deals:  # several stage changes (version counts the moves) and 2+ lines
+        detail = json.loads(manager.request("GET", f"/api/v1/sales/deals/{item['id']}")[1])
+        if detail.get("version", 0) >= 3 and len(detail.get("lines") or []) >= 2:
+            deal = item["id"]
+            break
+    own_browser = Client(port)
+    own_browser.sign_in("manager2@bench.example", "bench-password-1")
+    reports = "/api/v1/reports/sales"
+    return {
+        "sales board (HTML)": (browser, f"/sales/deals/board?pipeline_id={pipeline}"),
+        "sales board, scope own (HTML)": (
+            own_browser,
+            f"/sales/deals/board?pipeline_id={pipeline}",
+        ),
+        "deal card (HTML)": (browser, f"/sales/deals/{deal}"),
+        "deals API list": (manager, "/api/v1/sales/deals?limit=50"),
+        "report: funnel, a year": (manager, f"{reports}.funnel?{SALES_YEAR}"),
+        "report: ABC of clients, a year": (manager, f"{reports}.abc_clients?{SALES_YEAR}"),
+    }
+
+
 def run(port: int, args) -> dict:
     anon = Client(port)
     all_token = anon.token("manager1@bench.example", "bench-password-1")
@@ -366,6 +407,7 @@ def run(port: int, args) -> dict:
         "tasks API list": (manager, "/api/v1/tasks?limit=50"),
         "my tasks page (HTML)": (browser, "/tasks/"),
     }
+    endpoints.update(sales_endpoints(port, manager, browser))
     cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     with_throughput = {
         "client list, first page": f"Authorization: Bearer {all_token}",
@@ -373,6 +415,8 @@ def run(port: int, args) -> dict:
         "client list page (HTML)": cookie,
     }
     results: dict = {"endpoints": {}, "card_client_id": company["id"]}
+    if "deal card (HTML)" in endpoints:
+        results["deal_card_path"] = endpoints["deal card (HTML)"][1]
     for name, (client, path) in endpoints.items():
         row = measure(client, path, args.requests)
         if name in with_throughput:
