@@ -105,11 +105,11 @@ def _is_list_or_search(name: str) -> bool:
 
 
 def _is_card_or_board(name: str) -> bool:
-    return name.startswith(("client card", "deal card", "pipeline board"))
+    return name.startswith(("client card", "deal card", "sales board"))
 
 
 def _is_report(name: str) -> bool:
-    return name.startswith(("funnel", "ABC"))
+    return name.startswith(("report: funnel", "report: ABC"))
 
 
 def targets(http: dict[str, Any], rates: dict[str, Any] | None) -> list[dict[str, Any]]:
