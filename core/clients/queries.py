@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from core.clients import normalise, search
 from core.clients.models import (
@@ -120,10 +120,14 @@ def _search_condition(q: str):
         tail = normalise.reversed_digits(q)[:8]
         if len(tail) >= 6:
             conditions.append(sa.and_(Phone.digits_rev >= tail, Phone.digits_rev < tail + ":"))
-        ids = sa.select(Phone.client_id).where(sa.or_(*conditions)) if conditions else None
-        tax_key = normalise.tax_id(q)
-        by_tax = Client.tax_id_key == tax_key
-        return None, (sa.or_(Client.id.in_(ids), by_tax) if ids is not None else by_tax), False
+        # One id set (phones, then tax ids), not "id IN (phones) OR tax_id_key = ?": with
+        # the OR, PostgreSQL walked the whole name index filtering every client (6.6 s at
+        # 1,000,000 clients) instead of looking up the few matches and sorting them.
+        taxed = aliased(Client)
+        ids = sa.select(taxed.id).where(taxed.tax_id_key == normalise.tax_id(q))
+        if conditions:
+            ids = sa.union(sa.select(Phone.client_id).where(sa.or_(*conditions)), ids)
+        return None, Client.id.in_(ids), False
     found = search.matching(q)
     if found is None:
         return None, sa.false(), False
