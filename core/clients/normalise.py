@@ -87,7 +87,7 @@ def _plus_number(raw: str) -> str | None:
     possible when the national number's length is one of the country's possible lengths.
     Here a national prefix or a leading zero sends the number to phonenumbers, and so does
     an impossible length (which phonenumbers then refuses with its own reasons).
-    tests/test_phone_fast_path.py compares both over many generated numbers.
+    tests/test_import_fast_paths.py compares both over many generated numbers.
     """
     if _PLUS_NUMBER.fullmatch(raw) is None:
         return None

@@ -1,6 +1,8 @@
-"""normalise.phone answers numbers typed with their country code without phonenumbers' parser
-when the answer is certain: it must give exactly what phonenumbers gives (the same E.164,
-the same refusals) for every kind of input, in every country.
+"""Fast paths of the client import must answer exactly as the slow ones: normalise.phone
+answers numbers typed with their country code without phonenumbers' parser when the answer
+is certain (it must give exactly what phonenumbers gives: the same E.164, the same refusals,
+for every kind of input, in every country), and the history entries of new clients are
+written without the JSON encoder.
 
 CRM_PHONE_SAMPLE=1000000 runs a larger sample (the default keeps the test to a few seconds).
 """
@@ -125,3 +127,23 @@ def test_common_numbers() -> None:
     for bad in ("+373 22", "+999 123 456 789", "+0 22 123 456", "+"):
         with pytest.raises(ValueError):
             normalise.phone(bad, "")
+
+
+def test_history_as_json_writes_it() -> None:
+    """The import writes a new client's history entries without the JSON encoder; they must
+    read back exactly as json.dumps would have written them."""
+    import json
+
+    from core.clients.imports.rows import Context, Creating, Row, new_rows
+
+    ctx = Context("", "", {}, [], "lead", {}, [], {}, {})
+    for name in ('Ромашка "Север" \\ SRL', "Tab\there \x01 ü 😀", ""):
+        row = Row(7, client={"name": name}, contact={"first_name": name, "position": "dir"})
+        new = new_rows(row, ctx, Creating(1, '#3 "a".csv'))
+        assert new.history == json.dumps(
+            {"name": [None, name], "import": [None, '#3 "a".csv, line 7']}
+        )
+        changes = {k: [None, v] for k, v in row.contact.items() if v}
+        assert json.loads(new.contact_history + "12]}") == {**changes, "client_id": [None, 12]}
+        assert new.contact_history + "12]}" == json.dumps({**changes, "client_id": [None, 12]})
+        assert new.client[-1] == "{}"
