@@ -254,15 +254,38 @@ def parse(
     creating: Creating | None = None,
 ) -> Row:
     """The ``Row`` for the cells of file line ``number``."""
+    return _parse(number, cells, _columns(mapping, header), mapping, header, ctx, creating)
+
+
+def _columns(mapping: list[str | None], header: list[str]) -> list[tuple[int, str, str]]:
+    """(index, field, column name) of the mapped columns."""
+    return [
+        (
+            index,
+            code,
+            header[index] if index < len(header) and header[index] else f"column {index + 1}",
+        )
+        for index, code in enumerate(mapping)
+        if code
+    ]
+
+
+def _parse(
+    number: int,
+    cells: list[str],
+    columns: list[tuple[int, str, str]],
+    mapping: list[str | None],
+    header: list[str],
+    ctx: Context,
+    creating: Creating | None,
+) -> Row:
     row = Row(number)
     contact: dict[str, Any] = {}
     address: dict[str, str] = {}
     custom: dict[str, Any] = {}
-    for index, code in enumerate(mapping):
-        if not code:
-            continue
-        value = cells[index] if index < len(cells) else ""
-        column = header[index] if index < len(header) and header[index] else f"column {index + 1}"
+    count = len(cells)
+    for index, code, column in columns:
+        value = cells[index] if index < count else ""
         if value[:1] == "#" and value.upper() in SPREADSHEET_ERRORS:
             row.fail(column, value, "The spreadsheet shows an error here; correct the formula.")
             continue
@@ -341,7 +364,10 @@ def parse_batch(
     creating: Creating | None = None,
 ) -> list[Row]:
     """``parse`` for every (line, cells) of a batch; runs in a helper process too."""
-    return [parse(number, cells, mapping, header, ctx, creating) for number, cells in batch]
+    columns = _columns(mapping, header)
+    return [
+        _parse(number, cells, columns, mapping, header, ctx, creating) for number, cells in batch
+    ]
 
 
 def new_rows(row: Row, ctx: Context, creating: Creating) -> New:
