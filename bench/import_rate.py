@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -131,10 +133,14 @@ def main() -> None:
             started = time.perf_counter()
             job = services.upload(content, "bench.csv", user)
             uploaded = time.perf_counter()
+            load = os.getloadavg()[0]
             cpu = time.process_time()
+            helper = resource.getrusage(resource.RUSAGE_CHILDREN)
             services.start(job, {"on_duplicate": "skip"})
             finished = time.perf_counter()
             cpu = time.process_time() - cpu
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the helper has ended
+            helper_cpu = after.ru_utime + after.ru_stime - helper.ru_utime - helper.ru_stime
             db.session.rollback()  # end the read snapshot taken before the job committed
             job = db.session.get(ClientImport, job.id)
             assert job.status == "done", (job.status, job.message)
@@ -144,9 +150,13 @@ def main() -> None:
             results[f"{key}_s"] = round(seconds, 2)
             results[f"{key}_rows_per_s"] = round(job.processed / seconds)
             results[f"{key}_cpu_s"] = round(cpu, 2)
+            results[f"{key}_helper_cpu_s"] = round(helper_cpu, 2)
+            results[f"{key}_load_before"] = round(load, 2)
+            results[f"{key}_load_after"] = round(os.getloadavg()[0], 2)
             print(
                 f"{label}: upload and count {uploaded - started:.2f} s; import {seconds:.2f} s "
-                f"({cpu:.2f} s CPU) = {job.processed / seconds:,.0f} rows/s "
+                f"({cpu:.2f} s CPU, helper process {helper_cpu:.2f} s; load average {load:.2f}) "
+                f"= {job.processed / seconds:,.0f} rows/s "
                 f"(created {job.created_count:,}, "
                 f"skipped {job.skipped_count:,}, failed {job.failed_count:,})"
             )

@@ -8,10 +8,12 @@ saved in the form or the API (core.clients.services).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from json.encoder import encode_basestring_ascii as _json_text
 from typing import Any, NamedTuple
 
 import phonenumbers
@@ -65,6 +67,10 @@ TEXT_LIMITS = {
 SPREADSHEET_ERRORS = frozenset(
     ("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA")
 )
+assert all(e.startswith("#") for e in SPREADSHEET_ERRORS)  # parse looks at the "#" first
+
+# name_key of the few words a column of statuses, sources, kinds or owners repeats.
+_lookup_key = functools.lru_cache(maxsize=4096)(normalise.name_key)
 ADDRESS_LIMITS = {"street": 300, "city": 120, "region": 120, "postcode": 20, "country": 80}
 CONTACT_LIMITS = {"first_name": 100, "middle_name": 100, "last_name": 100, "position": 200}
 
@@ -248,16 +254,39 @@ def parse(
     creating: Creating | None = None,
 ) -> Row:
     """The ``Row`` for the cells of file line ``number``."""
+    return _parse(number, cells, _columns(mapping, header), mapping, header, ctx, creating)
+
+
+def _columns(mapping: list[str | None], header: list[str]) -> list[tuple[int, str, str]]:
+    """(index, field, column name) of the mapped columns."""
+    return [
+        (
+            index,
+            code,
+            header[index] if index < len(header) and header[index] else f"column {index + 1}",
+        )
+        for index, code in enumerate(mapping)
+        if code
+    ]
+
+
+def _parse(
+    number: int,
+    cells: list[str],
+    columns: list[tuple[int, str, str]],
+    mapping: list[str | None],
+    header: list[str],
+    ctx: Context,
+    creating: Creating | None,
+) -> Row:
     row = Row(number)
     contact: dict[str, Any] = {}
     address: dict[str, str] = {}
     custom: dict[str, Any] = {}
-    for index, code in enumerate(mapping):
-        if not code:
-            continue
-        value = cells[index] if index < len(cells) else ""
-        column = header[index] if index < len(header) and header[index] else f"column {index + 1}"
-        if value.upper() in SPREADSHEET_ERRORS:
+    count = len(cells)
+    for index, code, column in columns:
+        value = cells[index] if index < count else ""
+        if value[:1] == "#" and value.upper() in SPREADSHEET_ERRORS:
             row.fail(column, value, "The spreadsheet shows an error here; correct the formula.")
             continue
         if code == "phone" or code == "contact.phone":
@@ -335,7 +364,10 @@ def parse_batch(
     creating: Creating | None = None,
 ) -> list[Row]:
     """``parse`` for every (line, cells) of a batch; runs in a helper process too."""
-    return [parse(number, cells, mapping, header, ctx, creating) for number, cells in batch]
+    columns = _columns(mapping, header)
+    return [
+        _parse(number, cells, columns, mapping, header, ctx, creating) for number, cells in batch
+    ]
 
 
 def new_rows(row: Row, ctx: Context, creating: Creating) -> New:
@@ -358,7 +390,7 @@ def new_rows(row: Row, ctx: Context, creating: Creating) -> New:
         get("notes", ""),
         None if next_contact is None else next_contact.isoformat(),
         get("website"),
-        json.dumps(get("custom") or {}),
+        _json_object(get("custom")),
     )
     words = [
         name,
@@ -375,9 +407,12 @@ def new_rows(row: Row, ctx: Context, creating: Creating) -> New:
         person = tuple(c.get(k, "") for k in CONTACT_KEYS)
         contact_phones = c.get("phones", [])
         contact_emails = c.get("emails", [])
-        changes = {k: [None, c[k]] for k in CONTACT_KEYS if c.get(k)}
-        # The history entry of the contact person, but for the client id (known on writing).
-        contact_history = json.dumps(changes)[:-1] + (", " if changes else "")
+        # The history entry of the contact person (as json.dumps writes {key: [None, value]}),
+        # but for the client id (known on writing): "<id>]}" is appended then.
+        contact_history = "{"
+        for k in CONTACT_KEYS:
+            if c.get(k):
+                contact_history += f'"{k}": [null, {_json_value(c[k])}], '
         contact_history += '"client_id": [null, '
         words += [" ".join(person[:3]), *map(email_words, contact_emails)]
         words += [p[1:] for p in contact_phones]
@@ -392,12 +427,24 @@ def new_rows(row: Row, ctx: Context, creating: Creating) -> New:
         contact=person,
         contact_phones=[(p, p[:0:-1]) for p in contact_phones or ()],
         contact_emails=contact_emails or [],
-        history=json.dumps(
-            {"name": [None, name], "import": [None, f"{creating.label}, line {row.number}"]}
+        # json.dumps({"name": [None, name], "import": [None, "<label>, line <n>"]}), written out
+        history=(
+            f'{{"name": [null, {_json_value(name)}], '
+            f'"import": [null, {_json_text(f"{creating.label}, line {row.number}")}]}}'
         ),
         contact_history=contact_history,
         document=normalise.name_key(" ".join(words)),
     )
+
+
+def _json_object(value: dict | None) -> str:
+    """json.dumps(value or {}), without the encoder for the usual empty one."""
+    return json.dumps(value) if value else "{}"
+
+
+def _json_value(value: Any) -> str:
+    """json.dumps(value): a string (the usual case) straight through the C string encoder."""
+    return _json_text(value) if type(value) is str else json.dumps(value)
 
 
 def _phones(row: Row, column: str, value: str, target: list[str], region: str) -> None:
@@ -455,7 +502,7 @@ def _client_cell(row: Row, column: str, value: str, code: str, ctx: Context) -> 
         else:
             row.client_id = int(digits)
     elif code == "kind":
-        kind = KIND_WORDS.get(normalise.name_key(value))
+        kind = KIND_WORDS.get(_lookup_key(value))
         if kind is None:
             row.fail(column, value, f"Choose one of: {', '.join(KINDS)}.")
         else:
@@ -471,14 +518,14 @@ def _client_cell(row: Row, column: str, value: str, code: str, ctx: Context) -> 
         client["tax_id"] = value
     elif code in ("status", "source"):
         lookup = ctx.statuses if code == "status" else ctx.sources
-        option = lookup.get(normalise.name_key(value))
+        option = lookup.get(_lookup_key(value))
         if option is None:
             codes = ctx.status_codes if code == "status" else ctx.source_codes
             row.fail(column, value, f"Unknown {code} {value!r}; choose one of: {', '.join(codes)}.")
         client[code] = option
     elif code == "owner":
-        owner_id = ctx.users.get(normalise.name_key(value))
-        if normalise.name_key(value) in ctx.shared_names:
+        owner_id = ctx.users.get(_lookup_key(value))
+        if _lookup_key(value) in ctx.shared_names:
             owner_id = None
             row.fail(column, value, "Several active users have this name; give the e-mail.")
         elif owner_id is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import logging
 import multiprocessing
 from collections import deque
@@ -334,11 +335,10 @@ def run_import(import_id: int) -> None:
         run = Run(job, user, Context.load(), write=not job.dry_run)
         if job.processed and run.write:
             run.recall_created()
-        batches = _batches(job)
         if job.total_rows - job.processed >= PARALLEL_FROM_ROWS:
-            parsed = _parse_elsewhere(batches, run)
+            parsed = _parse_elsewhere(job, run)
         else:
-            parsed = (parse_batch(b, *run.checking) for b in batches)
+            parsed = (parse_batch(b, *run.checking) for b in _batches(job, job.processed))
         for rows in parsed:
             run.process_rows(rows, describe=False)
         db.session.refresh(job)
@@ -361,19 +361,16 @@ def run_import(import_id: int) -> None:
         audit_actor.reset(token)
 
 
-def _batches(job: ClientImport) -> Iterator[list[tuple[int, list[str]]]]:
-    """The file's rows in batches, leaving out those a stopped run had handled."""
-    batch: list[tuple[int, list[str]]] = []
-    seen, done_before = 0, job.processed
-    for number, cells in reader.rows(_content(job), job.file_kind, job.encoding, job.delimiter):
-        seen += 1
-        if seen <= done_before:
-            continue
-        batch.append((number, cells))
-        if len(batch) >= BATCH:
-            yield batch
-            batch = []
-    if batch:
+def _batches(
+    job: ClientImport, skip: int, content: bytes | None = None
+) -> Iterator[list[tuple[int, list[str]]]]:
+    """The file's rows in batches, leaving out the first ``skip`` (those a stopped run had
+    handled)."""
+    if content is None:
+        content = _content(job)
+    rows = reader.rows(content, job.file_kind, job.encoding, job.delimiter)
+    rows = itertools.islice(rows, skip, None)
+    while batch := list(itertools.islice(rows, BATCH)):
         yield batch
 
 
@@ -382,49 +379,73 @@ def helper_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _parse_elsewhere(batches: Iterator[list], run: Run) -> Iterator[list[Row]]:
-    """Check rows in a helper process while this one writes the batches already checked:
-    checking (phone numbers above all) and writing take about as long, and each has a core.
+# The file and the checking settings of the run, in the helper process (see _parse_elsewhere).
+_helper: dict[str, Any] = {}
 
-    A few batches are in flight at a time, so memory stays flat; the order is kept.
+
+def _start_helper(
+    content: bytes, kind: str, encoding: str, delimiter: str, skip: int, checking: tuple
+) -> None:
+    """In the helper process: open the file once, after the ``skip`` rows already handled."""
+    rows = reader.rows(content, kind, encoding, delimiter)
+    _helper["rows"] = itertools.islice(rows, skip, None)
+    _helper["checking"] = checking
+
+
+def _check_next_batch(size: int) -> list[Row]:
+    """In the helper process: read and check the next ``size`` rows of the file ([] at its
+    end)."""
+    batch = list(itertools.islice(_helper["rows"], size))
+    return parse_batch(batch, *_helper["checking"]) if batch else []
+
+
+def _parse_elsewhere(job: ClientImport, run: Run) -> Iterator[list[Row]]:
+    """Read and check rows in a helper process while this one writes the batches already
+    checked: reading and checking (phone numbers above all) and writing take about as long,
+    and each has a core. The helper is given the file once and reads it itself, so the rows'
+    cells never travel between the processes, only the checked rows.
+
+    A few batches are in flight at a time, so memory stays flat; the order is kept. Should
+    the helper fail, the rest of the file is read and checked here.
     """
-
-    def here(batch: list) -> list[Row]:
-        return parse_batch(batch, *run.checking)
-
+    content = _content(job)
+    skip = job.processed
+    handed = 0  # rows checked by the helper and handed on
+    size = BATCH
     try:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=helper_context())
+        pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=helper_context(),
+            initializer=_start_helper,
+            initargs=(content, job.file_kind, job.encoding, job.delimiter, skip, run.checking),
+        )
     except Exception:  # noqa: BLE001 - no helper process: the import still runs, slower
         log.warning("import %s: no helper process; checking rows here", run.job.id, exc_info=True)
-        for batch in batches:
-            yield here(batch)
-        return
-    with pool:
-        pending: deque = deque()
-        broken = False
-        for batch in batches:
-            if not broken:
-                try:
-                    pending.append((batch, pool.submit(parse_batch, batch, *run.checking)))
-                except Exception:  # noqa: BLE001 - the helper cannot take work: go on here
-                    broken = True
-            if broken:
-                yield here(batch)
-                continue
-            while pending and (len(pending) >= 3 or broken):
-                done_batch, future = pending.popleft()
-                try:
-                    yield future.result()
-                except Exception:  # noqa: BLE001 - checked here again; a real error recurs
-                    # The helper could not start or died: check the rest here, slower.
-                    log.warning("import %s: checking rows in the worker itself", run.job.id)
-                    broken = True
-                    yield here(done_batch)
-        for done_batch, future in pending:
+        pool = None
+    if pool is not None:
+        with pool:
+            pending: deque = deque()
             try:
-                yield future.result()
-            except Exception:  # noqa: BLE001 - as above
-                yield here(done_batch)
+                for _ in range(3):
+                    pending.append(pool.submit(_check_next_batch, size))
+                while pending:
+                    rows = pending.popleft().result()
+                    if len(rows) == size:
+                        pending.append(pool.submit(_check_next_batch, size))
+                    elif not rows:
+                        break
+                    handed += len(rows)
+                    yield rows
+                return
+            except reader.FileRefused:
+                raise  # the file cannot be read further: the run stops, saying why
+            except Exception:  # noqa: BLE001 - checked here again; a real error recurs
+                # The helper could not start or died: check the rest here, slower.
+                log.warning("import %s: checking rows in the worker itself", run.job.id)
+                for future in pending:
+                    future.cancel()
+    for batch in _batches(job, skip + handed, content):
+        yield parse_batch(batch, *run.checking)
 
 
 def _stop(job: ClientImport, message: str) -> None:
@@ -524,7 +545,9 @@ class Run:
             for kind, value in row.keys():
                 wanted.setdefault(kind, set()).add(value)
         hits: dict[tuple[str, str], set[int]] = {}
-        connection = db.session.connection()
+        # Plain SQL on the driver's cursor: thousands of values and hits per batch, which
+        # SQLAlchemy's result rows would cost more to hand over than the queries take.
+        cursor = db.session.connection().connection.cursor()
         postgres = db.engine.dialect.name == "postgresql"
         for kind, values in wanted.items():
             sql, params = MATCH_SQL[kind], list(values)
@@ -532,13 +555,14 @@ class Run:
                 params = [int(v) for v in params]
             elif kind == "name":
                 params = list({v.partition(":")[2] for v in params})
-            # Plain SQL through the driver: a thousand values per query, rebuilt per batch.
             if postgres:
                 statement, args = sql.replace("IN ({})", "= ANY(%s)"), (params,)
             else:
                 statement, args = sql.format(",".join("?" * len(params))), tuple(params)
-            for client_id, key in connection.exec_driver_sql(statement, args):
+            cursor.execute(statement, args)
+            for client_id, key in cursor.fetchall():
                 hits.setdefault((kind, str(key)), set()).add(client_id)
+        cursor.close()
         out: dict[int, dict[int, list[str]]] = {}
         for row in rows:
             for kind, value in row.keys():
