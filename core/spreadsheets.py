@@ -24,6 +24,48 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def neutralise_sql(expression: str, dialect: str) -> str:
+    """SQL for ``expression`` (text) as ``neutralise`` would make it, for rows a database
+    writes itself (core.clients.export). An aggregate is computed once however often it is
+    named here; a subquery would be run again, so wrap what is inside it."""
+    if dialect == "sqlite":
+        # GLOB with a character class: one C-level look at the first character.
+        starts = "[-" + "".join(c for c in FORMULA_START if c != "-") + "]*"
+        condition = f"{expression} GLOB '{starts}'"
+    else:
+        chars = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
+        condition = f"substr({expression}, 1, 1) IN ({chars})"
+    return f"CASE WHEN {condition} THEN '''' || {expression} ELSE {expression} END"
+
+
+def csv_line_sql(cells: Sequence[str]) -> str:
+    """SQL for one CSV line (without its line break) of text ``cells``, NULL as empty,
+    joined with commas and nothing quoted: such a line is only right while no cell holds a
+    comma, a double quote or a line break (``unquoted_lines_ok`` checks)."""
+    return " || ',' || ".join(f"COALESCE({cell}, '')" for cell in cells)
+
+
+def unquoted_lines_ok(lines: Sequence[str], cells: int) -> list[int] | None:
+    """None when each of ``lines`` (``cells`` cells joined by commas, from ``csv_line_sql``)
+    is exactly what csv.writer writes for its cells, else the positions of those that are
+    not: a cell holding a comma, a double quote, CR or LF needs quoting. Checked for the
+    whole batch at once (a few C-level scans), line by line only when something is found."""
+    text = "\n".join(lines)
+    if (
+        text.count(",") == (cells - 1) * len(lines)
+        and text.count("\n") == len(lines) - 1
+        and '"' not in text
+        and "\r" not in text
+    ):
+        return None
+    commas = cells - 1
+    return [
+        i
+        for i, line in enumerate(lines)
+        if line.count(",") != commas or '"' in line or "\n" in line or "\r" in line
+    ]
+
+
 def csv_chunks(rows: Iterable[Sequence[Any]]) -> Iterator[str]:
     """CSV text in chunks of 500 rows, starting with a BOM so spreadsheet programs read it
     as UTF-8; None is an empty cell and formulas are neutralised."""
