@@ -29,27 +29,33 @@ def neutralise_sql(expression: str, dialect: str) -> str:
     writes itself (core.clients.export). An aggregate is computed once however often it is
     named here; a subquery would be run again, so wrap what is inside it."""
     if dialect == "sqlite":
-        # GLOB with a character class: one C-level look at the first character.
+        # Every formula start sorts before "A" (byte order): most cells are decided by that
+        # comparison alone, the rest by GLOB with a character class.
+        below = chr(ord(max(FORMULA_START)) + 1)
         starts = "[-" + "".join(c for c in FORMULA_START if c != "-") + "]*"
-        condition = f"{expression} GLOB '{starts}'"
+        condition = f"{expression} < '{below}' AND {expression} GLOB '{starts}'"
     else:
         chars = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
         condition = f"substr({expression}, 1, 1) IN ({chars})"
     return f"CASE WHEN {condition} THEN '''' || {expression} ELSE {expression} END"
 
 
-def csv_line_sql(cells: Sequence[str]) -> str:
+def csv_line_sql(cells: Sequence[str], dialect: str) -> str:
     """SQL for one CSV line (without its line break) of text ``cells``, NULL as empty,
-    joined with commas and nothing quoted: such a line is only right while no cell holds a
-    comma, a double quote or a line break (``unquoted_lines_ok`` checks)."""
-    return " || ',' || ".join(f"COALESCE({cell}, '')" for cell in cells)
+    joined with commas and nothing quoted (neutralise the cells with ``neutralise_sql``):
+    such a line is right only while no cell holds a comma, a double quote or a line break
+    (``unplain_lines`` finds those). One printf/format call: a chain of || would copy the
+    growing line once per cell."""
+    function = "printf" if dialect == "sqlite" else "format"  # both write NULL as ""
+    pattern = ",".join(["%s"] * len(cells))
+    return f"{function}('{pattern}', {', '.join(cells)})"
 
 
-def unquoted_lines_ok(lines: Sequence[str], cells: int) -> list[int] | None:
-    """None when each of ``lines`` (``cells`` cells joined by commas, from ``csv_line_sql``)
-    is exactly what csv.writer writes for its cells, else the positions of those that are
-    not: a cell holding a comma, a double quote, CR or LF needs quoting. Checked for the
-    whole batch at once (a few C-level scans), line by line only when something is found."""
+def unplain_lines(lines: Sequence[str], cells: int) -> list[int]:
+    """The positions of those ``lines`` (``cells`` cells joined by commas, from
+    ``csv_line_sql``) that are not what csv.writer writes for their cells: a cell holding
+    a comma, a double quote, CR or LF needs quoting. A whole batch is checked at once (a
+    few C-level scans), line by line only when something is found."""
     text = "\n".join(lines)
     if (
         text.count(",") == (cells - 1) * len(lines)
@@ -57,7 +63,7 @@ def unquoted_lines_ok(lines: Sequence[str], cells: int) -> list[int] | None:
         and '"' not in text
         and "\r" not in text
     ):
-        return None
+        return []
     commas = cells - 1
     return [
         i

@@ -3,14 +3,13 @@
 Rows come from the list's own filtered and scoped query, streamed in one pass with each
 client's phones, e-mails and tags joined by the database, so an export of a million
 clients holds a few rows in memory at a time. Every cell a spreadsheet would read as a
-formula is neutralised (core.spreadsheets' rule, by the database for the CSV lines it
-writes, in Python for the rest).
+formula is neutralised (core.spreadsheets' rule).
 
 A CSV export has the database write each line: the cells as text, neutralised, joined with
-commas. Python then only checks each batch for a cell that would need quoting (a comma, a
-double quote or a line break: a few C-level scans of the batch) and has csv.writer write
-those rows again from their values. Fetching seventeen values a row and writing them with
-csv.writer cost more than the database's reading; one string a row costs little.
+commas in one printf/format call. Python checks each batch with a few C-level scans: the
+lines with a cell that needs quoting (a comma, a double quote or a line break) are written
+again by csv.writer from their values. Fetching seventeen values a row and writing them
+with csv.writer cost more than the database's reading; one string a row costs little.
 """
 
 from __future__ import annotations
@@ -27,7 +26,12 @@ from core.clients import queries
 from core.clients.custom_fields import active_fields
 from core.clients.models import Client
 from core.db import db
-from core.spreadsheets import csv_line_sql, neutralise, neutralise_sql, unquoted_lines_ok
+from core.spreadsheets import (
+    csv_line_sql,
+    neutralise,
+    neutralise_sql,
+    unplain_lines,
+)
 from core.spreadsheets import xlsx_file as _xlsx_file
 
 BATCH = 1000
@@ -97,7 +101,7 @@ _AGGREGATES = {
 }
 
 
-def _joined(dialect: str, part: str, neutralised: bool) -> str:
+def _joined(dialect: str, part: str, neutralised: bool = False) -> str:
     aggregate = _AGGREGATES[dialect][part]
     cell = neutralise_sql(aggregate, dialect) if neutralised else aggregate
     return _JOINED[dialect][part].format(cell=cell)
@@ -111,9 +115,8 @@ _PARTS = ("owner", "tags", "phones", "emails")
 
 def _line_sql(dialect: str) -> str:
     """One client's CSV line (the columns of ``_header`` without custom fields) as the
-    database writes it: text cells, formulas neutralised, dates as ``rows`` writes them."""
-    text = [neutralise_sql(f"clients.{name}", dialect) for name in _BEFORE]
-    text += [_joined(dialect, part, neutralised=True) for part in _PARTS]
+    database writes it: text cells neutralised, dates as ``rows`` writes them, nothing
+    quoted."""
     if dialect == "sqlite":  # dates are stored as ISO text: "2026-11-26 10:15:00.000000"
         next_contact = "clients.next_contact_on"
         created, updated = "substr(clients.created_at, 1, 19)", "substr(clients.updated_at, 1, 19)"
@@ -123,13 +126,15 @@ def _line_sql(dialect: str) -> str:
         updated = "to_char(clients.updated_at, 'YYYY-MM-DD HH24:MI:SS')"
     return csv_line_sql(
         [
-            "CAST(clients.id AS TEXT)",
-            *text,
+            "clients.id",
+            *[neutralise_sql(f"clients.{name}", dialect) for name in _BEFORE],
+            *[_joined(dialect, part, neutralised=True) for part in _PARTS],
             next_contact,
             neutralise_sql("clients.website", dialect),
             created,
             updated,
-        ]
+        ],
+        dialect,
     )
 
 
@@ -179,7 +184,7 @@ def _typed_columns(dialect: str) -> list[Any]:
     return [
         Client.id,
         *[getattr(Client, name) for name in _BEFORE],
-        *[sa.literal_column(_joined(dialect, part, neutralised=False)) for part in _PARTS],
+        *[sa.literal_column(_joined(dialect, part)) for part in _PARTS],
         Client.next_contact_on,
         Client.website,
         Client.created_at,
@@ -251,7 +256,7 @@ def csv_chunks(params: queries.ClientQuery, user: Any) -> Iterator[str]:
     result = connection.execute(query.with_only_columns(*columns, maintain_column_froms=True))
     while batch := result.fetchmany(BATCH):
         lines = [row[0] for row in batch]
-        quoted = unquoted_lines_ok(lines, _LINE_CELLS)
+        quoted = unplain_lines(lines, _LINE_CELLS)
         if quoted:
             _rewrite(lines, quoted, query, writer, buffer)
         if keys:
