@@ -24,6 +24,54 @@ def neutralise(value: Any) -> Any:
     return value
 
 
+def neutralise_sql(expression: str, dialect: str) -> str:
+    """SQL for ``expression`` (text) as ``neutralise`` would make it, for rows a database
+    writes itself (core.clients.export). An aggregate is computed once however often it is
+    named here; a subquery would be run again, so wrap what is inside it."""
+    if dialect == "sqlite":
+        # Every formula start sorts before "A" (byte order): most cells are decided by that
+        # comparison alone, the rest by GLOB with a character class.
+        below = chr(ord(max(FORMULA_START)) + 1)
+        starts = "[-" + "".join(c for c in FORMULA_START if c != "-") + "]*"
+        condition = f"{expression} < '{below}' AND {expression} GLOB '{starts}'"
+    else:
+        chars = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
+        condition = f"substr({expression}, 1, 1) IN ({chars})"
+    return f"CASE WHEN {condition} THEN '''' || {expression} ELSE {expression} END"
+
+
+def csv_line_sql(cells: Sequence[str], dialect: str) -> str:
+    """SQL for one CSV line (without its line break) of text ``cells``, NULL as empty,
+    joined with commas and nothing quoted (neutralise the cells with ``neutralise_sql``):
+    such a line is right only while no cell holds a comma, a double quote or a line break
+    (``unplain_lines`` finds those). One printf/format call: a chain of || would copy the
+    growing line once per cell."""
+    function = "printf" if dialect == "sqlite" else "format"  # both write NULL as ""
+    pattern = ",".join(["%s"] * len(cells))
+    return f"{function}('{pattern}', {', '.join(cells)})"
+
+
+def unplain_lines(lines: Sequence[str], cells: int) -> list[int]:
+    """The positions of those ``lines`` (``cells`` cells joined by commas, from
+    ``csv_line_sql``) that are not what csv.writer writes for their cells: a cell holding
+    a comma, a double quote, CR or LF needs quoting. A whole batch is checked at once (a
+    few C-level scans), line by line only when something is found."""
+    text = "\n".join(lines)
+    if (
+        text.count(",") == (cells - 1) * len(lines)
+        and text.count("\n") == len(lines) - 1
+        and '"' not in text
+        and "\r" not in text
+    ):
+        return []
+    commas = cells - 1
+    return [
+        i
+        for i, line in enumerate(lines)
+        if line.count(",") != commas or '"' in line or "\n" in line or "\r" in line
+    ]
+
+
 def csv_chunks(rows: Iterable[Sequence[Any]]) -> Iterator[str]:
     """CSV text in chunks of 500 rows, starting with a BOM so spreadsheet programs read it
     as UTF-8; None is an empty cell and formulas are neutralised."""

@@ -38,10 +38,13 @@ def _seed(app):
 
 
 def test_csv_export_streams_every_row_with_formulas_neutralised(app, monkeypatch):
-    from core.clients import export
+    from core.clients import custom_fields, export
+    from core.clients.models import CustomField
 
-    monkeypatch.setattr(export, "BATCH", 50)  # several keyset pages in one export
+    monkeypatch.setattr(export, "BATCH", 50)  # several batches in one export
     _seed(app)
+    with app.app_context():
+        custom_fields.save_field(CustomField(), {"key": "note", "label": "Note", "kind": "text"})
     client = app.test_client()
     response = client.get("/api/v1/clients/export", headers=api_token(client))
     assert response.status_code == 200 and response.mimetype == "text/csv"
@@ -49,6 +52,8 @@ def test_csv_export_streams_every_row_with_formulas_neutralised(app, monkeypatch
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert rows[0][:3] == ["id", "kind", "name"] and len(rows) == 1 + 122
+    assert rows[0][-1] == "custom:note" and {len(r) for r in rows} == {len(rows[0])}
+    assert text.splitlines()[-1].endswith(",")  # an empty last cell, not ""
     by_name = {r[2]: r for r in rows[1:]}
     assert '\'=HYPERLINK("http://evil")' in by_name
     evil = by_name['\'=HYPERLINK("http://evil")']
@@ -134,3 +139,110 @@ def test_an_export_runs_the_same_few_queries_for_20_clients_as_for_200(app):
     assert counts[0] == counts[1], counts
     row = next(csv.reader([lines[1]]))
     assert row[10] == "a; b" and row[11] == "'+37322000001; +37369000002"
+
+
+# Cells a CSV line must quote or a spreadsheet would run, in every column that holds text.
+AWKWARD = [
+    'ООО "Ромашка", филиал',
+    "two\nlines",
+    "carriage\rreturn",
+    "=1+2",
+    "-minus",
+    "+plus",
+    "@at",
+    "\tTab first",
+    'quote " inside',
+    "plain",
+    "",
+]
+
+
+def _awkward(app):
+    from core.clients import custom_fields
+    from core.clients.models import CustomField
+
+    with app.app_context():
+        admin = db.session.get(User, 1)
+        custom_fields.save_field(CustomField(), {"key": "note", "label": "Note", "kind": "text"})
+        custom_fields.save_field(
+            CustomField(),
+            {"key": "seg", "label": "Seg", "kind": "multi", "choices": ["=x", "b,c", "plain"]},
+        )
+        for n, text in enumerate(AWKWARD):
+            services.create_client(
+                {
+                    "name": f"{text} {n}" if text else f"Empty {n}",
+                    "legal_name": text or None,
+                    "industry": text or None,
+                    "category": text or None,
+                    "website": text or None,
+                    "owner_id": admin.id,
+                    "tags": [t for t in (text[:50].replace("\n", " ").strip(), "zeta") if t],
+                    "emails": [f"a{n}@example.com", f"b{n}@example.com"],
+                    "phones": ["+37322000001", "+37369000002"] if n % 4 != 1 else [],
+                    "custom": {"note": text or None, "seg": ["=x", "b,c"] if n % 2 else []},
+                }
+            )
+
+
+def test_csv_and_xlsx_exports_hold_the_same_cells_however_awkward(app, monkeypatch):
+    from core.clients import export
+
+    monkeypatch.setattr(export, "BATCH", 4)  # batches with and without awkward rows
+    _awkward(app)
+    client = app.test_client()
+    headers = api_token(client)
+    text = client.get("/api/v1/clients/export?sort=-created", headers=headers).get_data(
+        as_text=True
+    )
+    assert text.startswith("\ufeff")
+    csv_rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
+    book = client.get("/api/v1/clients/export?sort=-created&format=xlsx", headers=headers)
+    sheet = load_workbook(io.BytesIO(book.data)).active
+    xlsx_rows = [["" if c.value is None else str(c.value) for c in r] for r in sheet.iter_rows()]
+    # XML (so XLSX) reads a lone CR back as LF; the CSV keeps it
+    assert [[c.replace("\r", "\n") for c in r] for r in csv_rows] == xlsx_rows
+    assert len(csv_rows) == 1 + len(AWKWARD)
+    assert any(r[2] == "carriage\rreturn 2" for r in csv_rows)
+    assert csv_rows[0][-2:] == ["custom:note", "custom:seg"]
+    by_id = {int(r[0]): dict(zip(csv_rows[0], r, strict=True)) for r in csv_rows[1:]}
+    quoted = next(r for r in by_id.values() if r["name"].startswith("ООО"))
+    assert quoted["legal_name"] == 'ООО "Ромашка", филиал'
+    assert quoted["tags"] == 'zeta; ООО "Ромашка", филиал'
+    formula = next(r for r in by_id.values() if r["name"].startswith("'=1+2"))
+    for column in ("legal_name", "industry", "category", "website", "custom:note"):
+        assert formula[column] == "'=1+2", column
+    assert formula["phones"] == "'+37322000001; +37369000002"
+    assert formula["emails"] == "a3@example.com; b3@example.com"
+    assert formula["custom:seg"] == "'=x; b,c"
+    assert next(r for r in by_id.values() if r["name"].startswith("two"))["website"] == (
+        "two\nlines"
+    )
+    minus = next(r for r in by_id.values() if r["emails"].startswith("a4@"))
+    assert minus["name"] == "'-minus 4" and minus["tags"] == "'-minus; zeta"
+    assert [r["created_at"][:4].isdigit() for r in by_id.values()] == [True] * len(AWKWARD)
+
+
+def test_an_export_runs_at_most_one_more_query_a_batch_when_cells_need_quoting(app, monkeypatch):
+    from core.clients import export
+    from tests.conftest import QueryCounter
+
+    monkeypatch.setattr(export, "BATCH", 10)
+    client = app.test_client()
+    headers = api_token(client)
+    with app.app_context():
+        admin = db.session.get(User, 1)
+    counts = []
+    for total in (10, 100):
+        with app.app_context():
+            for n in range(total - (counts and 10 or 0)):
+                # every batch holds a client whose name needs quoting
+                name = f"Quoted, {total}-{n}" if n % 5 == 0 else f"Plain {total}-{n}"
+                services.create_client({"name": name, "owner_id": admin.id, "tags": ["a"]})
+        client.get("/api/v1/clients/export", headers=headers)  # the worker's caches fill
+        with QueryCounter(app) as counter:
+            lines = client.get("/api/v1/clients/export", headers=headers).get_data(as_text=True)
+        assert len(list(csv.reader(io.StringIO(lines.lstrip("\ufeff"))))) == 1 + total
+        counts.append(counter.count)
+    # one query for the lines, then at most one a batch for the lines csv.writer redoes
+    assert counts[1] - counts[0] <= 100 // 10 - 1, counts

@@ -2,12 +2,20 @@
 
 Rows come from the list's own filtered and scoped query, streamed in one pass with each
 client's phones, e-mails and tags joined by the database, so an export of a million
-clients holds a few rows in memory at a time. The files are written by
-core.spreadsheets, which neutralises every cell a spreadsheet would read as a formula.
+clients holds a few rows in memory at a time. Every cell a spreadsheet would read as a
+formula is neutralised (core.spreadsheets' rule).
+
+A CSV export has the database write each line: the cells as text, neutralised, joined with
+commas in one printf/format call. Python checks each batch with a few C-level scans: the
+lines with a cell that needs quoting (a comma, a double quote or a line break) are written
+again by csv.writer from their values. Fetching seventeen values a row and writing them
+with csv.writer cost more than the database's reading; one string a row costs little.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -18,9 +26,13 @@ from core.clients import queries
 from core.clients.custom_fields import active_fields
 from core.clients.models import Client
 from core.db import db
-from core.spreadsheets import csv_chunks as _csv_chunks
+from core.spreadsheets import (
+    csv_line_sql,
+    neutralise,
+    neutralise_sql,
+    unplain_lines,
+)
 from core.spreadsheets import xlsx_file as _xlsx_file
-from core.users.models import User
 
 BATCH = 1000
 
@@ -48,71 +60,164 @@ def _header(fields) -> list[str]:
     ]
 
 
-# A client's phones, e-mails and tags joined into one cell each, by the database.
+# A client's phones, e-mails and tags joined into one cell each, by the database; {cell}
+# wraps the joined text (neutralised for the CSV lines, as it is for the typed rows).
 _JOINED = {
     "sqlite": {
-        "tags": "(SELECT group_concat(name, '; ') FROM (SELECT tags.name FROM client_tags "
+        "owner": "(SELECT {cell} FROM users WHERE users.id = clients.owner_id)",
+        "tags": "(SELECT {cell} FROM (SELECT tags.name FROM client_tags "
         "JOIN tags ON tags.id = client_tags.tag_id WHERE client_tags.client_id = clients.id "
         "ORDER BY tags.name))",
-        "phones": "(SELECT group_concat(e164, '; ') FROM (SELECT e164 FROM client_phones "
+        "phones": "(SELECT {cell} FROM (SELECT e164 FROM client_phones "
         "WHERE client_phones.client_id = clients.id AND contact_person_id IS NULL "
         "ORDER BY client_phones.id))",
-        "emails": "(SELECT group_concat(email, '; ') FROM (SELECT email FROM client_emails "
+        "emails": "(SELECT {cell} FROM (SELECT email FROM client_emails "
         "WHERE client_emails.client_id = clients.id AND contact_person_id IS NULL "
         "ORDER BY client_emails.id))",
     },
     "postgresql": {
-        "tags": "(SELECT string_agg(tags.name, '; ' ORDER BY tags.name) FROM client_tags "
+        "owner": "(SELECT {cell} FROM users WHERE users.id = clients.owner_id)",
+        "tags": "(SELECT {cell} FROM client_tags "
         "JOIN tags ON tags.id = client_tags.tag_id WHERE client_tags.client_id = clients.id)",
-        "phones": "(SELECT string_agg(e164, '; ' ORDER BY id) FROM client_phones "
+        "phones": "(SELECT {cell} FROM client_phones "
         "WHERE client_phones.client_id = clients.id AND contact_person_id IS NULL)",
-        "emails": "(SELECT string_agg(email, '; ' ORDER BY id) FROM client_emails "
+        "emails": "(SELECT {cell} FROM client_emails "
         "WHERE client_emails.client_id = clients.id AND contact_person_id IS NULL)",
+    },
+}
+_AGGREGATES = {
+    "sqlite": {
+        "owner": "users.name",
+        "tags": "group_concat(name, '; ')",
+        "phones": "group_concat(e164, '; ')",
+        "emails": "group_concat(email, '; ')",
+    },
+    "postgresql": {
+        "owner": "users.name",
+        "tags": "string_agg(tags.name, '; ' ORDER BY tags.name)",
+        "phones": "string_agg(e164, '; ' ORDER BY id)",
+        "emails": "string_agg(email, '; ' ORDER BY id)",
     },
 }
 
 
-def _query(params: queries.ClientQuery, user: Any) -> sa.Select:
-    """The list's own filtered, scoped and ordered query, as export rows in one pass."""
+def _joined(dialect: str, part: str, neutralised: bool = False) -> str:
+    aggregate = _AGGREGATES[dialect][part]
+    cell = neutralise_sql(aggregate, dialect) if neutralised else aggregate
+    return _JOINED[dialect][part].format(cell=cell)
+
+
+# The plain columns in the header's order; the joined parts go between category and
+# next_contact_on.
+_BEFORE = ("kind", "name", "legal_name", "tax_id", "status", "source", "industry", "category")
+_PARTS = ("owner", "tags", "phones", "emails")
+
+
+def _line_sql(dialect: str) -> str:
+    """One client's CSV line (the columns of ``_header`` without custom fields) as the
+    database writes it: text cells neutralised, dates as ``rows`` writes them, nothing
+    quoted."""
+    if dialect == "sqlite":  # dates are stored as ISO text: "2026-11-26 10:15:00.000000"
+        next_contact = "clients.next_contact_on"
+        created, updated = "substr(clients.created_at, 1, 19)", "substr(clients.updated_at, 1, 19)"
+    else:
+        next_contact = "to_char(clients.next_contact_on, 'YYYY-MM-DD')"
+        created = "to_char(clients.created_at, 'YYYY-MM-DD HH24:MI:SS')"
+        updated = "to_char(clients.updated_at, 'YYYY-MM-DD HH24:MI:SS')"
+    return csv_line_sql(
+        [
+            "clients.id",
+            *[neutralise_sql(f"clients.{name}", dialect) for name in _BEFORE],
+            *[_joined(dialect, part, neutralised=True) for part in _PARTS],
+            next_contact,
+            neutralise_sql("clients.website", dialect),
+            created,
+            updated,
+        ],
+        dialect,
+    )
+
+
+_LINE_CELLS = 1 + len(_BEFORE) + len(_PARTS) + 4
+
+
+def _sorted_after_reading(column: sa.ColumnElement) -> sa.ColumnElement:
+    """The sort column, written so that SQLite sorts the rows rather than walking its index.
+
+    Walking the sort column's index hands over each row from a random place of the clients
+    table, and its phones, e-mails and tags from random places of theirs: at a million rows
+    that is most of an export's time. ``+clients.name_key`` (SQLite's no-op unary plus)
+    sorts the same but is no index's column, so SQLite reads the clients (and their
+    children) in table order and sorts the finished rows, spilling to temporary files so
+    memory stays flat. The WHERE clause still uses any index (an "own" export reads one
+    owner's clients through theirs). PostgreSQL's planner chooses between the two itself."""
+    if db.engine.dialect.name != "sqlite":
+        return column
+    return sa.literal_column(f"+{column.table.name}.{column.name}")
+
+
+def _ordered(params: queries.ClientQuery, user: Any) -> sa.Select:
+    """The list's own filtered, scoped and ordered query (its columns are replaced)."""
     query, id_col, word_search = queries.build(params, user)
     if word_search or params.sort not in queries.SORTS:
-        query = query.order_by(id_col.desc())
-    else:
-        column_name, ascending = queries.SORTS[params.sort]
-        column = getattr(Client, column_name)
-        if column_name in queries.DATE_SORTS:
-            query = query.where(column.is_not(None))
-        query = query.order_by(
-            column.asc() if ascending else column.desc(),
-            Client.id.asc() if ascending else Client.id.desc(),
-        )
-    joined = _JOINED[db.engine.dialect.name]
-    owner = sa.select(User.name).where(User.id == Client.owner_id).scalar_subquery()
-    return query.with_only_columns(
+        return query.order_by(id_col.desc())
+    column_name, ascending = queries.SORTS[params.sort]
+    column = getattr(Client, column_name)
+    if column_name in queries.DATE_SORTS:
+        query = query.where(column.is_not(None))
+    key = _sorted_after_reading(column)
+    return query.order_by(
+        key.asc() if ascending else key.desc(),
+        Client.id.asc() if ascending else Client.id.desc(),
+    )
+
+
+def _query(params: queries.ClientQuery, user: Any) -> sa.Select:
+    """The export's rows as values, one pass in the list's order."""
+    dialect = db.engine.dialect.name
+    return _ordered(params, user).with_only_columns(
+        *_typed_columns(dialect), maintain_column_froms=True
+    )
+
+
+def _typed_columns(dialect: str) -> list[Any]:
+    return [
         Client.id,
-        Client.kind,
-        Client.name,
-        Client.legal_name,
-        Client.tax_id,
-        Client.status,
-        Client.source,
-        Client.industry,
-        Client.category,
-        owner,
-        sa.literal_column(joined["tags"]),
-        sa.literal_column(joined["phones"]),
-        sa.literal_column(joined["emails"]),
+        *[getattr(Client, name) for name in _BEFORE],
+        *[sa.literal_column(_joined(dialect, part)) for part in _PARTS],
         Client.next_contact_on,
         Client.website,
         Client.created_at,
         Client.updated_at,
         Client.custom,
-        maintain_column_froms=True,
-    )
+    ]
+
+
+def _cells(row: Any, keys: list[str]) -> list[Any]:
+    *plain, next_contact_on, website, created_at, updated_at, custom = row
+    cells = [
+        *plain,
+        next_contact_on.isoformat() if next_contact_on else None,
+        website,
+        created_at.isoformat(sep=" ", timespec="seconds"),
+        updated_at.isoformat(sep=" ", timespec="seconds"),
+    ]
+    cells.extend(_custom_cells(custom, keys))
+    return cells
+
+
+def _custom_cells(custom: dict[str, Any] | None, keys: list[str]) -> list[Any]:
+    custom = custom or {}
+    cells = []
+    for key in keys:
+        value = custom.get(key)
+        cells.append("; ".join(value) if isinstance(value, list) else value)
+    return cells
 
 
 def rows(params: queries.ClientQuery, user: Any) -> Iterator[list[Any]]:
-    """The header, then one list of cells per client, in the list's order.
+    """The header, then one list of cells (values, not yet neutralised) per client, in the
+    list's order: what the XLSX file is written from.
 
     One query streams every row with its phones, e-mails and tags already joined (by the
     database, in the order the card shows them), so memory stays flat and a million rows
@@ -124,24 +229,63 @@ def rows(params: queries.ClientQuery, user: Any) -> Iterator[list[Any]]:
         stream_results=True, max_row_buffer=BATCH
     )
     for row in connection.execute(_query(params, user)):
-        *plain, next_contact_on, website, created_at, updated_at, custom = row
-        custom = custom or {}
-        cells = [
-            *plain,
-            next_contact_on.isoformat() if next_contact_on else None,
-            website,
-            created_at.isoformat(sep=" ", timespec="seconds"),
-            updated_at.isoformat(sep=" ", timespec="seconds"),
-        ]
-        for key in keys:
-            value = custom.get(key)
-            cells.append("; ".join(value) if isinstance(value, list) else value)
-        yield cells
+        yield _cells(row, keys)
 
 
 def csv_chunks(params: queries.ClientQuery, user: Any) -> Iterator[str]:
-    """CSV text in chunks, starting with a BOM so spreadsheet programs read it as UTF-8."""
-    return _csv_chunks(rows(params, user))
+    """CSV text in chunks of ``BATCH`` rows, starting with a BOM so spreadsheet programs read
+    it as UTF-8; the same cells as ``rows``, formulas neutralised.
+
+    The database writes each line (``_line_sql``); a batch's lines with a cell that needs
+    quoting are written again by csv.writer from their values, read by one more query for
+    the batch (``_rewrite``). Custom fields are JSON, so their cells are added in Python."""
+    fields = active_fields()
+    keys = [f.key for f in fields]
+    dialect = db.engine.dialect.name
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([neutralise(c) for c in _header(fields)])
+    yield "\ufeff" + _take(buffer)
+    columns = [sa.literal_column(_line_sql(dialect))]
+    if keys:
+        columns.append(Client.custom)
+    query = _ordered(params, user)
+    connection = db.session.connection().execution_options(
+        stream_results=True, max_row_buffer=BATCH
+    )
+    result = connection.execute(query.with_only_columns(*columns, maintain_column_froms=True))
+    while batch := result.fetchmany(BATCH):
+        lines = [row[0] for row in batch]
+        quoted = unplain_lines(lines, _LINE_CELLS)
+        if quoted:
+            _rewrite(lines, quoted, query, writer, buffer)
+        if keys:
+            for position, row in enumerate(batch):
+                # "," and the cells: a lone empty cell would be written as ""
+                writer.writerow(["", *[neutralise(c) for c in _custom_cells(row[1], keys)]])
+                lines[position] += _take(buffer)[:-2]
+        lines.append("")
+        yield "\r\n".join(lines)
+
+
+def _rewrite(lines: list[str], positions: list[int], query: sa.Select, writer, buffer) -> None:
+    """Lines at ``positions`` written again by csv.writer from their clients' values (read
+    in one query): a cell of theirs holds a comma, a double quote or a line break."""
+    wanted = {int(lines[p].split(",", 1)[0]): p for p in positions}
+    typed = query.with_only_columns(
+        *_typed_columns(db.engine.dialect.name), maintain_column_froms=True
+    ).where(Client.id.in_(list(wanted)))
+    for row in db.session.connection().execute(typed.order_by(None)):
+        cells = _cells(row, [])
+        writer.writerow(["" if c is None else neutralise(c) for c in cells])
+        lines[wanted[row[0]]] = _take(buffer)[:-2]  # without csv.writer's line break
+
+
+def _take(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
 
 
 def xlsx_file(params: queries.ClientQuery, user: Any) -> tempfile.SpooledTemporaryFile:
