@@ -5,14 +5,20 @@
 Creates the schema with the migrations (as `crm init` does), then writes users in teams,
 clients (companies and people with Latin and Cyrillic names), phones, e-mails, tags,
 contact persons and the full-text index, then the clients' interactions (calls, meetings,
-e-mails, notes...) and tasks linked to them. The rows are generated in a second process and
-written through the DBAPI in batches of 50,000 clients: executemany on SQLite (no journal,
-no fsync, secondary indexes dropped and rebuilt after the load, the full-text index merged
-once, WAL restored at the end), COPY on PostgreSQL. A SQLite file is written under
+e-mails, notes...) and tasks linked to them. Unless ``--deals-per-client 0``, the sales
+plugin is enabled as an admin enables it (its migrations, its default pipeline "Sales" and
+lost reasons) and gets a second pipeline, 500 products in 20 groups and
+``round(rate x clients)`` deals over the last year with their stage changes and lines
+(see ``Deals``); the bench roles get the sales permissions and a "sales.deals" scope equal
+to their clients scope. The rows are generated in a second process and written through
+the DBAPI in batches of 50,000 clients: executemany on SQLite (no journal, no fsync,
+secondary indexes and the stage-totals triggers dropped and rebuilt after the load, the
+totals computed once, the full-text index merged once, WAL restored at the end), COPY on
+PostgreSQL (the totals trigger disabled during the load). A SQLite file is written under
 ``<name>.partial`` and renamed when complete. The schema is exactly what the migrations
-create. The same --seed gives the same data (interactions and tasks draw from their own
-random streams, so adding them left the clients' rows as they were). Prints rows per
-second.
+create. The same --seed gives the same data (interactions, tasks and deals draw from
+their own random streams, so adding them left the clients' rows as they were). Prints
+rows per second.
 """
 
 from __future__ import annotations

@@ -21,6 +21,11 @@ pipeline ("Sales", the one the plugin creates) and a second one, are created ove
 365 days up to today (so the board's recent won/lost columns hold what a live CRM shows),
 and close like a real funnel (about 15 % still open, 25 % won, 60 % lost instead of half
 open); a manager with scope "all" (head@example.com) is added next to the sellers.
+
+bench/generate.py now writes deals of the same kind (pipelines, products in groups, stage
+paths, lines, the totals) into the main generated database, for its own clients and
+managers, and bench/run.py measures the board, a deal card, the deals API and the funnel
+and ABC reports there; this script stays for timing every report over a separate year.
 """
 
 from __future__ import annotations
