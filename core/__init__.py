@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from core.config import build_config, default_instance_path
 from core.ids import IdConverter
 from core.lazy_imports import import_hiding
 
-import_hiding("huey", ["psycopg"])  # Huey's PostgreSQL queue is unused; SQLAlchemy loads it
+# Huey's PostgreSQL queue is never used (SQLAlchemy loads psycopg when it connects), nor its
+# Redis queue unless REDIS_URL is set (core.jobs binds redis into Huey if an app asks later).
+import_hiding("huey", ["psycopg"] if os.environ.get("REDIS_URL") else ["psycopg", "redis"])
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, current_app
 from huey import MemoryHuey, RedisHuey, SqliteHuey
 
+from core.lazy_imports import bind_huey_redis
 from core.plugin_system.types import Job
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class JobQueue:
         if config["CRM_JOBS_IMMEDIATE"]:
             self.huey = MemoryHuey(name, immediate=True)
         elif config.get("REDIS_URL"):
+            bind_huey_redis()
             self.huey = RedisHuey(name, url=config["REDIS_URL"])
         else:
             self.huey = SqliteHuey(name, filename=config["CRM_JOBS_SQLITE_PATH"])

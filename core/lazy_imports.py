@@ -1,12 +1,14 @@
-"""Keep web workers from loading a database driver they never use.
+"""Keep web workers from loading client libraries they never use.
 
-Huey's storage module imports ``psycopg`` at import time for its PostgreSQL queue, which
-the CRM never uses (its queues are SQLite, Redis or in-memory), so every web worker of a
-SQLite installation paid ~9.5 MiB for a driver it never calls. ``import_hiding`` imports
-Huey while ``psycopg`` is hidden (Huey then treats it as not installed) and un-hides it
-right after: SQLAlchemy still imports it on its first PostgreSQL connection. (The standard
-library's ``LazyLoader`` does not help on Python 3.11: ``import psycopg`` itself reads the
-lazy module's ``__spec__`` and so executes it.)
+Huey's storage module imports ``psycopg`` (for its PostgreSQL queue, which the CRM never
+uses) and ``redis`` (for its Redis queue, used only when REDIS_URL is set) when it is
+imported, so every web worker of a SQLite installation paid ~15 MiB for two clients it
+never calls. ``import_hiding`` imports Huey while they are hidden (Huey then treats them as
+not installed) and un-hides them right after: SQLAlchemy still imports psycopg on its first
+PostgreSQL connection, and ``bind_huey_redis`` gives Huey the redis client when an app is
+configured with Redis after all. (The standard library's ``LazyLoader`` does not help on
+Python 3.11: ``import psycopg`` itself reads the lazy module's ``__spec__`` and so executes
+it.)
 """
 
 from __future__ import annotations
@@ -29,3 +31,20 @@ def import_hiding(module: str, hidden: Iterable[str]) -> None:
         for name in names:
             if sys.modules.get(name, False) is None:
                 del sys.modules[name]
+
+
+def bind_huey_redis() -> None:
+    """Give Huey the redis names its storage module binds at import (as that import does)
+    if Huey was imported while redis was hidden; a no-op otherwise."""
+    from huey import storage
+
+    if storage.Redis is not None:
+        return
+    import redis
+    from redis import exceptions
+
+    storage.ConnectionPool = redis.ConnectionPool
+    storage.Redis = redis.Redis
+    storage.ConnectionError = exceptions.ConnectionError
+    storage.TimeoutError = exceptions.TimeoutError
+    storage.RedisStorage.redis_client = redis.Redis  # a class attribute set at import

@@ -173,3 +173,30 @@ def test_a_real_worker_runs_queued_jobs_and_retries(app, tmp_path, backend):
     output = (tmp_path / "worker.log").read_text()
     assert f"queued-{backend}" in kinds, output[-3000:]
     assert "flaky-done" in kinds and kinds.count("flaky-attempt") == 2, output[-3000:]
+
+
+def test_web_workers_do_not_load_unused_queue_clients_and_redis_is_bound_when_asked():
+    """Importing core (as every web worker does) loads neither psycopg nor redis through
+    Huey on a SQLite installation; an app configured with Redis afterwards still gets a
+    working Redis queue (Huey's storage given the redis client)."""
+    code = """
+import os, sys
+os.environ.pop("REDIS_URL", None)
+import core
+assert "psycopg" not in sys.modules and "redis" not in sys.modules, "loaded at import"
+from huey import RedisHuey, storage
+assert storage.Redis is None
+from core.lazy_imports import bind_huey_redis
+bind_huey_redis()
+import redis
+from redis import exceptions
+queue = RedisHuey("crm-test", url="redis://127.0.0.1:6379/15")
+assert isinstance(queue.storage.conn, redis.Redis)
+assert storage.TimeoutError is exceptions.TimeoutError
+import sqlalchemy as sa
+sa.create_engine("postgresql+psycopg://u@127.0.0.1:1/x").dialect.dbapi.connect  # importable
+print("ok")
+"""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from rapidfuzz import fuzz
 
 from core.clients import normalise, search
 from core.clients.models import Client, Email, Phone
@@ -100,6 +99,8 @@ def find(
     if core:
         candidates = _name_candidates(core)
         if candidates:
+            from rapidfuzz import fuzz  # loaded by the first name check, not by every worker
+
             rows = db.session.execute(
                 sa.select(Client.id, Client.name).where(Client.id.in_(candidates))
             ).all()

@@ -45,7 +45,6 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from rapidfuzz import fuzz
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -224,7 +223,7 @@ def _neighbours(names: list[str], window: int) -> Iterator[tuple[str, str, int]]
     """Pairs of ``names`` at most ``window`` apart whose ratio reaches the threshold."""
     # Imported here: numpy costs every web worker ~15 MB, and only the scan job needs it.
     import numpy as np
-    from rapidfuzz import process
+    from rapidfuzz import fuzz, process
 
     for offset in range(1, min(window, len(names) - 1) + 1):
         scores = process.cpdist(
