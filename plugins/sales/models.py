@@ -208,7 +208,7 @@ class StageChange(db.Model):
 
     __tablename__ = "sales_stage_changes"
     __table_args__ = (
-        sa.Index("ix_sales_stage_changes_deal", "deal_id", "at"),
+        sa.Index("ix_sales_stage_changes_deal", "deal_id", "at", "to_stage_id"),
         sa.Index("ix_sales_stage_changes_stage", "to_stage_id", "at"),
     )
 

@@ -258,6 +258,15 @@ def test_funnel_counts_a_deal_coming_back_to_a_stage_once(app, api, sales):
         db.session.commit()
     body = _get(api, f"/api/v1/reports/sales.funnel?{MARCH}&pipeline={sales['pipeline']}")
     assert [r["entered"] for r in body["rows"]] == [8, 5, 3, 3, 3]
+    # Limited to some deals (here an owner) the movers are limited too.
+    anns = _get(api, f"/api/v1/reports/sales.funnel?{MARCH}&owner={sales['ann']}")
+    bobs = _get(api, f"/api/v1/reports/sales.funnel?{MARCH}&owner={sales['bob']}")
+    every = _get(api, f"/api/v1/reports/sales.funnel?{MARCH}")
+    per_owner = [
+        a["entered"] + b["entered"] for a, b in zip(anns["rows"], bobs["rows"], strict=True)
+    ]
+    assert per_owner == [r["entered"] for r in every["rows"]]
+    assert [r["entered"] for r in anns["rows"]] == [5, 4, 2, 1, 2]
 
 
 def test_won_and_lost_with_amounts_cycle_and_reasons(app, api, sales):
