@@ -1396,10 +1396,15 @@ def generate(
                 print(f"  {done:,} clients", flush=True)
         timed("loaded", sum(counts.values()), started)
         writer.finish()
-    with engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
-        if sqlite:
+    if sqlite:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    else:
+        # VACUUM as well: index-only scans need the visibility map, which a freshly loaded
+        # table lacks until (auto)vacuum runs, and autovacuum may be off or slow to come.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
     engine.dispose()
     total = sum(counts.values())
     timed("all rows", total, overall)
