@@ -369,9 +369,13 @@ def run(port: int, args) -> dict:
 
     # The card and timeline of a company with contact persons, interactions and tasks: every
     # panel has rows to show.
+    # The first page is searched first, then the oldest clients: a database with imported
+    # clients (which have no interactions yet) may sort them first.
+    oldest = json.loads(manager.request("GET", "/api/v1/clients?limit=50&sort=created")[1])
+    candidates = [*first["items"], *oldest["items"]]
     company = next(
         c
-        for c in first["items"]
+        for c in candidates
         if c["kind"] == "company"
         and has(f"/api/v1/clients/{c['id']}/contacts")
         and has(f"/api/v1/clients/{c['id']}/interactions?limit=1")

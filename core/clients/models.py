@@ -36,6 +36,14 @@ class Tag(db.Model):
 class Client(Audited, BusinessMixin, db.Model):
     __tablename__ = "clients"
     __table_args__ = (
+        # The clients merged into one (its card and timeline show their history); only
+        # merged clients are indexed.
+        sa.Index(
+            "ix_clients_merged_into",
+            "merged_into_id",
+            sqlite_where=sa.text("merged_into_id IS NOT NULL"),
+            postgresql_where=sa.text("merged_into_id IS NOT NULL"),
+        ),
         # Keyset pages over live clients: every sort order has an index ending in id.
         sa.Index(
             "ix_clients_live_name", "name_key", "id", sqlite_where=LIVE, postgresql_where=LIVE
