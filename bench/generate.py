@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import multiprocessing
 import os
 import pickle
@@ -401,6 +402,7 @@ COLUMNS = {
         "vat_amount",
         "total_amount",
     ),
+    "audit_log": ("id", "at", "user_id", "entity", "entity_id", "action", "changes"),
 }
 # Parents before children (foreign keys); the full-text rows go last.
 TABLES = (
@@ -414,6 +416,7 @@ TABLES = (
     "sales_deals",
     "sales_stage_changes",
     "sales_deal_lines",
+    "audit_log",
 )
 SALES_TABLES = ("sales_deals", "sales_stage_changes", "sales_deal_lines")
 POSITIONS = ("Director", "Buyer", "Accountant", "Engineer")
@@ -436,6 +439,7 @@ def client_batches(
     batch: int = BATCH,
     activity: Activity | None = None,
     deals: Deals | None = None,
+    history: History | None = None,
 ) -> Iterator[dict[str, list[tuple]]]:
     """The clients and everything hanging off them, ``batch`` clients at a time, as tuples
     in ``COLUMNS`` order plus ``fts``: (client id, the document the app's reindex writes).
@@ -443,7 +447,8 @@ def client_batches(
     Names come from small vocabularies, so their keys and slugs are computed once each.
     With ``activity``, each batch also holds the clients' interactions and tasks (drawn
     from the activity's own random streams, after the clients'); with ``deals``, their
-    deals, stage changes and deal lines (from another stream of their own).
+    deals, stage changes and deal lines (from another stream of their own); with
+    ``history``, the clients' audit log (from a stream of its own too).
     """
     key = functools.cache(name_key)
     slug_of = functools.cache(slug)
@@ -550,8 +555,126 @@ def client_batches(
             "sales_deals": sales[0],
             "sales_stage_changes": sales[1],
             "sales_deal_lines": sales[2],
+            "audit_log": history.rows(rows, user_ids) if history else [],
             "fts": fts,
         }
+
+
+# --- the clients' history ---------------------------------------------------------------
+
+# The client columns an audit "create" row lists, as the app's audit writes them (every
+# column with a value except the id and the timestamps), and their index in a client row.
+AUDIT_CREATE_FIELDS = (
+    ("kind", 1),
+    ("name", 2),
+    ("name_key", 3),
+    ("tax_id", 4),
+    ("tax_id_key", 5),
+    ("industry", 6),
+    ("status", 7),
+    ("source", 8),
+    ("owner_id", 9),
+    ("notes", 10),
+    ("next_contact_on", 12),
+)
+# What later edits change, by share: the status most, then the next contact date, the
+# owner (a client handed over), the industry.
+AUDIT_UPDATE_FIELDS = (
+    ("status", 0.4),
+    ("next_contact_on", 0.3),
+    ("owner_id", 0.2),
+    ("industry", 0.1),
+)
+AUDIT_FIELD_INDEX = dict(AUDIT_CREATE_FIELDS)
+
+
+class History:
+    """The audit log the app would have written for each client: its "create" entry, by
+    the owner in 80 % of cases, then uniform on 0..2*rate edits at later times (status,
+    next contact date, owner, industry), each naming the old and the new value, so that
+    the last edit of a field ends at the client's present value. From a random stream of
+    its own, so no other table changes. The card's timeline and the history API read
+    these rows; without them the benchmark would time the timeline over an empty log.
+    """
+
+    def __init__(self, seed: int, per_client: float, now: datetime) -> None:
+        self.dice = Dice(seed * 1_000_003 + 5)
+        self.span = 2 * per_client + 1
+        self.now = now
+        self.next_id = 1
+        self.fields = _shares(AUDIT_UPDATE_FIELDS)
+
+    def _other(self, field: str, value, user_ids: list[int], at: datetime):
+        """A value the field had before an edit at ``at``: different from ``value``."""
+        pick, below = self.dice.pick, self.dice.below
+        for _ in range(8):
+            if field == "status":
+                old = pick(STATUSES)
+            elif field == "owner_id":
+                old = pick(user_ids)
+            elif field == "industry":
+                old = pick(INDUSTRIES)
+            else:
+                old = (at.date() + timedelta(days=below(90) - 30)).isoformat()
+            if old != value:
+                return old
+        return None
+
+    def rows(self, clients: list[tuple], user_ids: list[int]) -> list[tuple]:
+        dice = self.dice
+        rand, pick = dice.random, dice.pick
+        now = self.now
+        out = []
+        next_id = self.next_id
+        for client in clients:
+            cid, owner = client[0], client[9]  # the present owner edits
+            created = datetime.fromisoformat(client[13])
+            minutes = max(1, int((now - created).total_seconds() // 60))
+            edits = sorted(
+                (created + timedelta(minutes=1 + dice.below(minutes)), pick(self.fields))
+                for _ in range(int(rand() * self.span))
+            )
+            # Walk the edits newest first, so each field's chain ends at its present value.
+            present = {field: client[AUDIT_FIELD_INDEX[field]] for field, _ in AUDIT_UPDATE_FIELDS}
+            updates = []
+            for at, field in reversed(edits):
+                old = self._other(field, present[field], user_ids, at)
+                updates.append((at, field, old, present[field]))
+                present[field] = old
+            values = {field: client[index] for field, index in AUDIT_CREATE_FIELDS} | present
+            created_changes = {
+                field: [None, value]
+                for field, _ in AUDIT_CREATE_FIELDS
+                if (value := values[field]) is not None
+            }
+            created_changes["custom"] = [None, {}]
+            out.append(
+                (
+                    next_id,
+                    stamp(created),
+                    values["owner_id"] if rand() < 0.8 else pick(user_ids),
+                    "clients",
+                    cid,
+                    "create",
+                    json.dumps(created_changes),
+                )
+            )
+            next_id += 1
+            for at, field, old, new in reversed(updates):
+                out.append(
+                    (
+                        next_id,
+                        stamp(at),
+                        owner if rand() < 0.7 else pick(user_ids),
+                        "clients",
+                        cid,
+                        "update",
+                        json.dumps({field: [old, new]}),
+                    )
+                )
+                next_id += 1
+        self.next_id = next_id
+        return out
 
 
 # --- interactions and tasks -------------------------------------------------------------
@@ -1257,7 +1380,7 @@ class PostgresWriter:
             cur.execute("DROP TABLE generated_docs")
             for _, sql in self.indexes:
                 cur.execute(sql)
-            tables = ["clients", "contact_persons", "interactions", "tasks"]
+            tables = ["clients", "contact_persons", "interactions", "tasks", "audit_log"]
             if self.sales:
                 cur.execute("DELETE FROM sales_stage_totals")
                 cur.execute(stage_totals_sql())
@@ -1281,6 +1404,7 @@ def generate(
     interactions_per_client: float = 5.0,
     tasks_per_client: float = 1.0,
     deals_per_client: float = 1.0,
+    history_per_client: float = 1.0,
 ) -> None:
     from core.users.services import hash_password
 
@@ -1384,8 +1508,24 @@ def generate(
         counts = dict.fromkeys((*TABLES, "fts"), 0)
         done = 0
         activity = Activity(seed, interactions_per_client, tasks_per_client, now)
+        history = None
+        if history_per_client > 0:
+            history = History(seed, history_per_client, now)
+            # After the entries the set-up wrote (enabling the sales plugin).
+            history.next_id = conn.exec_driver_sql(
+                "SELECT coalesce(max(id), 0) + 1 FROM audit_log"
+            ).scalar()
         batches = generated_batches(
-            dice, clients, contacts_per_company, user_ids, tag_names, now, BATCH, activity, deals
+            dice,
+            clients,
+            contacts_per_company,
+            user_ids,
+            tag_names,
+            now,
+            BATCH,
+            activity,
+            deals,
+            history,
         )
         for batch in batches:
             writer.write(batch)
@@ -1414,7 +1554,7 @@ def generate(
         f"contact persons {counts['contact_persons']:,}, full-text rows {counts['fts']:,}, "
         f"interactions {counts['interactions']:,}, tasks {counts['tasks']:,}, "
         f"deals {counts['sales_deals']:,} with {counts['sales_stage_changes']:,} stage changes "
-        f"and {counts['sales_deal_lines']:,} lines"
+        f"and {counts['sales_deal_lines']:,} lines, audit entries {counts['audit_log']:,}"
     )
 
 
@@ -1432,17 +1572,29 @@ def main() -> None:
         help="deals of the sales plugin per client (exactly round(rate x clients)); "
         "0 leaves the plugin disabled",
     )
+    parser.add_argument(
+        "--history-per-client",
+        type=float,
+        default=1.0,
+        help="audit log edits per client besides its creation (uniform on 0..2 x rate); "
+        "0 writes no audit log",
+    )
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--instance", default="bench/data/instance")
     args = parser.parse_args()
     if args.clients < 1:
         parser.error("--clients must be at least 1")
-    if min(args.interactions_per_client, args.tasks_per_client, args.deals_per_client) < 0:
+    rates = (
+        args.interactions_per_client,
+        args.tasks_per_client,
+        args.deals_per_client,
+        args.history_per_client,
+    )
+    if min(rates) < 0:
         parser.error(
-            "--interactions-per-client, --tasks-per-client and --deals-per-client "
-            "cannot be negative"
+            "--interactions-per-client, --tasks-per-client, --deals-per-client and "
+            "--history-per-client cannot be negative"
         )
-    rates = (args.interactions_per_client, args.tasks_per_client, args.deals_per_client)
     Path(args.instance).mkdir(parents=True, exist_ok=True)
     instance = Path(args.instance).resolve()
     if not args.database.startswith("sqlite:///"):

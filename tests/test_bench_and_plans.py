@@ -214,6 +214,15 @@ def test_the_same_seed_gives_the_same_data(generated, tmp_path):
                     )
                 ]
                 + [conn.execute(sa.text(sql)).all() for sql in SALES_SETUP]
+                # The clients' history (its ids follow the set-up's own entries).
+                + [
+                    conn.execute(
+                        sa.text(
+                            "SELECT at, user_id, entity_id, action, changes FROM audit_log "
+                            "WHERE entity = 'clients' ORDER BY id"
+                        )
+                    ).all()
+                ]
             )
         engine.dispose()
     assert rows[0] == rows[1]
@@ -235,6 +244,50 @@ SALES_SETUP = (
     "SELECT id, name FROM sales_lost_reasons ORDER BY id",
     "SELECT * FROM sales_stage_totals ORDER BY stage_id, owner_key, currency, source_key",
 )
+
+
+def test_the_generator_writes_each_clients_history(generated):
+    """Every client has the audit "create" entry the app writes, and its later edits chain:
+    each edit's old value is the previous edit's new one, and the last edit of a field left
+    the value the client has now. The card's timeline reads these entries."""
+    database, _ = generated
+    engine = sa.create_engine(database)
+    with engine.connect() as conn:
+        clients = {
+            row.id: row
+            for row in conn.execute(
+                sa.text(
+                    "SELECT id, status, owner_id, industry, next_contact_on, created_at, name "
+                    "FROM clients"
+                )
+            )
+        }
+        entries = conn.execute(
+            sa.text(
+                "SELECT entity_id, action, at, changes FROM audit_log "
+                "WHERE entity = 'clients' ORDER BY entity_id, at, id"
+            )
+        ).all()
+    engine.dispose()
+    by_client: dict[int, list] = {}
+    for entry in entries:
+        by_client.setdefault(entry.entity_id, []).append(entry)
+    assert set(by_client) == set(clients)
+    updates = sum(len(found) - 1 for found in by_client.values())
+    assert 0.7 * 3000 < updates < 1.3 * 3000  # about one edit per client (the default)
+    for client_id, found in by_client.items():
+        client = clients[client_id]
+        create, *edits = found
+        assert create.action == "create" and create.at == client.created_at
+        values = {field: new for field, (_, new) in json.loads(create.changes).items()}
+        assert values["name"] == client.name
+        for edit in edits:
+            assert edit.action == "update" and edit.at > create.at
+            ((field, (old, new)),) = json.loads(edit.changes).items()
+            assert old == values.get(field) and old != new, (client_id, field)
+            values[field] = new
+        for field in ("status", "owner_id", "industry", "next_contact_on"):
+            assert values.get(field) == getattr(client, field), (client_id, field)
 
 
 def test_interactions_and_tasks_draw_from_their_own_random_streams(generated, tmp_path):
@@ -807,7 +860,13 @@ def test_the_generator_loads_postgresql_with_copy(tmp_path):
     with engine.begin() as conn:
         _check_deals(conn, 2000)
         generated_schema = _postgres_schema(conn)
-        for table in ("sales_deals", "sales_stage_changes", "sales_deal_lines", "clients"):
+        for table in (
+            "sales_deals",
+            "sales_stage_changes",
+            "sales_deal_lines",
+            "clients",
+            "audit_log",
+        ):
             top = conn.execute(sa.text(f"SELECT max(id) FROM {table}")).scalar()
             following = conn.execute(
                 sa.text(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))")
