@@ -262,7 +262,9 @@ def current_actor() -> Any:
 
         if isinstance(principal, User):
             return principal
-        user = db.session.get(User, principal.id)
+        # With the roles in the same statement: whoever asks for the User mostly checks
+        # a permission on it next (plugins' panels, menus), which reads the roles.
+        user = db.session.get(User, principal.id, options=[sa.orm.joinedload(User.roles)])
         g.crm_actor = user
     return user
 

@@ -325,3 +325,56 @@ def test_more_filters_narrow_the_list_by_industry_dates_and_custom_fields(app, a
     assert re.search(r'<details class="col-12" open', found)
     bad = admin_client.get("/clients/?created_from=yesterday")
     assert bad.status_code == 422 and 'id="created_from-error"' in bad.get_data(as_text=True)
+
+
+def test_the_card_shows_every_persons_phones_and_emails_in_the_same_few_queries(app, admin_client):
+    """The card loads the company's and its contact persons' phones and e-mails in one
+    statement each, however many persons it has; each number shows under its own person,
+    and a person moved to another company takes theirs along."""
+    from core.clients import services
+    from tests.conftest import QueryCounter
+
+    with app.app_context():
+        owner = db.session.execute(sa.text("SELECT id FROM users ORDER BY id")).scalar()
+        small = services.create_client(
+            {"name": "Small Co", "kind": "company", "owner_id": owner, "phones": ["+4930100"]}
+        )
+        big = services.create_client(
+            {"name": "Big Co", "kind": "company", "owner_id": owner, "emails": ["big@example.com"]}
+        )
+        other = services.create_client({"name": "Other Co", "kind": "company", "owner_id": owner})
+        services.save_contact(small, {"last_name": "Solo", "phones": ["+4930111"]})
+        people = [
+            services.save_contact(
+                big,
+                {
+                    "first_name": f"Person{n}",
+                    "last_name": f"Zeta{n}",
+                    "phones": [f"+49302000{n}", f"+49303000{n}"],
+                    "emails": [f"person{n}@example.com"],
+                },
+            )
+            for n in range(8)
+        ]
+        services.move_contact(people[7], other, None, owner)
+        ids = small.id, big.id, other.id
+    counts = []
+    for client_id in ids[:2]:
+        admin_client.get(f"/clients/{client_id}")  # caches fill
+        with QueryCounter(app) as counter:
+            page = admin_client.get(f"/clients/{client_id}")
+        assert page.status_code == 200
+        counts.append(counter.count)
+    assert counts[0] == counts[1], counts
+    page = admin_client.get(f"/clients/{ids[1]}").get_data(as_text=True)
+    assert "big@example.com" in page
+    for n in range(7):
+        start = page.index(f"Person{n} Zeta{n}")
+        following = page.find("Person", start + 8)
+        block = page[start : following if following > 0 else len(page)]
+        assert f"+49302000{n}" in block and f"+49303000{n}" in block, n
+        assert f"person{n}@example.com" in block, n
+    # Listed among the persons who left (the panel's moves), without their numbers.
+    assert "+493020007" not in page and "person7@example.com" not in page
+    moved = admin_client.get(f"/clients/{ids[2]}").get_data(as_text=True)
+    assert "Person7 Zeta7" in moved and "+493020007" in moved and "person7@example.com" in moved

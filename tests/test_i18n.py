@@ -231,3 +231,26 @@ def test_workers_compiling_at_once_leave_a_whole_catalog(tmp_path):
         folder = target / lang / "LC_MESSAGES"
         assert sorted(p.name for p in folder.iterdir()) == ["messages.mo"], lang
         assert Translations.load(str(target), [lang]).gettext("Log out") != "Log out"
+
+
+def test_a_forced_locale_inside_a_request_gets_its_own_catalog_and_back(app):
+    """The catalog is looked up once per request and locale: a message written in the
+    recipient's language inside a request (``force_locale``) is in that language, and the
+    request's own messages before and after it stay in the request's language."""
+    from flask_babel import force_locale, gettext
+
+    with app.test_request_context("/", headers={"Accept-Language": "ro"}):
+        before = gettext("Tasks")
+        with force_locale("ru"):
+            forced = gettext("Tasks")
+            with force_locale("de"):
+                nested = gettext("Tasks")
+            again = gettext("Tasks")
+        after = gettext("Tasks")
+    assert (before, forced, nested, again, after) == (
+        "Sarcini",
+        "Задачи",
+        "Aufgaben",
+        "Задачи",
+        "Sarcini",
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,7 +26,6 @@ from markupsafe import Markup
 from marshmallow import ValidationError
 
 from core.api import _flatten
-from core.cache import cached
 from core.clients import bulk, duplicates, export, merge, queries, services
 from core.clients.api import LIST_QUERY, list_params
 from core.clients.custom_fields import KINDS as FIELD_KINDS
@@ -53,8 +52,7 @@ from core.db import db, utcnow
 from core.ids import parse_id
 from core.plugin_system.registry import Deferred
 from core.security import current_actor, current_principal, requires, scoped
-from core.users.models import User
-from core.users.services import ValidationFailed
+from core.users.services import UserChoice, ValidationFailed, active_users
 
 bp = Blueprint("clients", __name__, url_prefix="/clients")
 
@@ -85,24 +83,9 @@ RELATION_THIS_SIDE = {  # what "client" is to "other", seen from other's card
 }
 
 
-@dataclass(frozen=True)
-class UserChoice:
-    id: int
-    name: str
-
-
 def _users() -> tuple[UserChoice, ...]:
-    """Active users for owner choices; kept in the worker cache (core.cache)."""
-
-    def load() -> tuple[UserChoice, ...]:
-        return tuple(
-            UserChoice(*row)
-            for row in db.session.execute(
-                sa.select(User.id, User.name).where(User.active).order_by(User.name)
-            )
-        )
-
-    return cached("active_users", load)
+    """Active users for owner choices (core.users.services keeps them cached)."""
+    return active_users()
 
 
 def _choices() -> dict[str, Any]:

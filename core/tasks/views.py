@@ -19,7 +19,7 @@ from core.security import current_actor, current_principal, login_required_only,
 from core.tasks import ical, services
 from core.tasks.models import ACTIVE, ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTemplate
 from core.users.models import User
-from core.users.services import ValidationFailed
+from core.users.services import ValidationFailed, user_names
 
 bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 
@@ -32,9 +32,7 @@ def _links(tasks: list[Task], user: Any) -> dict[tuple[str, int], records.Linked
 
 def _names(tasks: list[Task]) -> dict[int, str]:
     ids = {t.assignee_id for t in tasks} | {t.created_by_id for t in tasks if t.created_by_id}
-    if not ids:
-        return {}
-    return dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(ids))).all())
+    return user_names(ids) if ids else {}
 
 
 def bounds(tz_name: str, now: datetime) -> dict[str, tuple[datetime | None, datetime | None]]:

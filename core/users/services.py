@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from flask import current_app
 
 from core.audit.models import audit_actor
+from core.cache import cached
 from core.config import SUPPORTED_LOCALES
 from core.db import db, utcnow
 from core.security import hash_token
@@ -24,6 +26,44 @@ _HASHERS = {
     "default": PasswordHasher(),
     "low": PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),
 }
+
+
+class UserChoice(NamedTuple):
+    id: int
+    name: str
+
+
+def active_users() -> tuple[UserChoice, ...]:
+    """Active users by name (owner and assignee choices, filters); kept in the worker
+    cache (core.cache), which a write to the users table drops."""
+
+    def load() -> tuple[UserChoice, ...]:
+        return tuple(
+            UserChoice(*row)
+            for row in db.session.execute(
+                sa.select(User.id, User.name).where(User.active).order_by(User.name)
+            )
+        )
+
+    return cached("active_users", load)
+
+
+def user_names(ids: Iterable[int | None]) -> dict[int, str]:
+    """The names of the users ``ids`` (active or not), from the worker cache of every
+    user's name: pages that show who owns or does what (cards, the board, task lists)
+    need no statement of their own for it."""
+
+    def load() -> dict[int, str]:
+        return dict(db.session.execute(sa.select(User.id, User.name)).all())
+
+    names = cached("user_names", load)
+    found = {i: names[i] for i in ids if i in names}
+    missing = {i for i in ids if i is not None and i not in names}
+    if missing:  # created since the cache was filled, on a host whose counter lags
+        found.update(
+            db.session.execute(sa.select(User.id, User.name).where(User.id.in_(missing))).all()
+        )
+    return found
 
 
 def _hasher() -> PasswordHasher:

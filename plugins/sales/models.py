@@ -122,6 +122,9 @@ class Deal(Audited, BusinessMixin, db.Model):
     __table_args__ = (
         sa.Index("ix_sales_deals_board", "pipeline_id", "stage_id", "id"),
         sa.Index("ix_sales_deals_owner", "owner_id", "id"),
+        # The newest cards of a column for one owner (scope "own", a team, the owner filter)
+        # in order. Owner first: the board of every deal keeps ix_sales_deals_board.
+        sa.Index("ix_sales_deals_owner_board", "owner_id", "pipeline_id", "stage_id", "id"),
         sa.Index("ix_sales_deals_client", "client_id"),
         sa.Index("ix_sales_deals_closed", "closed_at"),
         sa.Index("ix_sales_deals_expected", "expected_close_on"),

@@ -116,6 +116,11 @@ def search(user: Any, query: str, limit: int) -> list[SearchResult]:
     ]
 
 
+# Made once: an alias built per call costs its column proxies and a new cache key each time.
+_TO_STAGE = sa.orm.aliased(Stage, name="to_stage")
+_FROM_STAGE = sa.orm.aliased(Stage, name="from_stage")
+
+
 def timeline_items(client: Any, user: Any, kinds: Any, before: Any, limit: int) -> list:
     """The client's deals (kind "deal", when created) and their later stage changes
     ("deal_stage"), newest first, within the user's deal scope."""
@@ -149,8 +154,7 @@ def timeline_items(client: Any, user: Any, kinds: Any, before: Any, limit: int) 
                 )
             )
     if kinds is None or "deal_stage" in kinds:
-        to_stage = sa.orm.aliased(Stage)
-        from_stage = sa.orm.aliased(Stage)
+        to_stage, from_stage = _TO_STAGE, _FROM_STAGE
         query = services.scoped(
             sa.select(StageChange, Deal.title, from_stage.name, to_stage.name, User.name)
             .join(Deal, Deal.id == StageChange.deal_id)

@@ -15,6 +15,7 @@ from core.clients.models import Client
 from core.db import db
 from core.ids import parse_id
 from core.users.models import User
+from core.users.services import user_names
 from plugins.sales.deals.services import SCOPE_AREA, cents, scoped, title_starts
 from plugins.sales.models import Deal, Stage, StageTotal
 
@@ -138,9 +139,14 @@ class Column:
         return self.count > len(self.cards)
 
 
-def board(stages: list[Stage], flt: DealFilter, user: Any, per_column: int) -> list[Column]:
+def board(
+    stages: list[Stage], flt: DealFilter, user: Any, per_column: int, now: datetime
+) -> list[Column]:
     """The board's columns: counts and sums per stage (one grouped query) and the newest
-    ``per_column`` cards of every stage (one query of one limited part per stage)."""
+    ``per_column`` cards of every stage (one query of one limited part per stage). Each
+    card carries its amount as shown and whether it has been in its stage longer than the
+    stage's target time at ``now``: worked out here, once per card, the template only
+    prints them (a board shows 140 cards)."""
     if not stages:
         return []
     stage_ids = [s.id for s in stages]
@@ -171,12 +177,19 @@ def board(stages: list[Stage], flt: DealFilter, user: Any, per_column: int) -> l
     if parts:
         rows = db.session.execute(sa.union_all(*parts) if len(parts) > 1 else parts[0]).all()
         names = _names(rows)
+        clients, users = names["clients"], names["users"]
+        limits = {s.id: now - timedelta(hours=s.target_hours) for s in stages if s.target_hours}
         for row in sorted(rows, key=lambda r: -r.id):
+            limit = limits.get(row.stage_id)
             cards.setdefault(row.stage_id, []).append(
                 {
                     "row": row,
-                    "client": names["clients"].get(row.client_id, ""),
-                    "owner": names["users"].get(row.owner_id, ""),
+                    "client": clients.get(row.client_id, ""),
+                    "owner": users.get(row.owner_id, ""),
+                    "amount": f"{row.amount:,.2f}",
+                    "overdue": bool(
+                        limit and row.stage_entered_at and row.stage_entered_at < limit
+                    ),
                 }
             )
     return [
@@ -236,9 +249,4 @@ def _names(rows: list[Any]) -> dict[str, dict[int, str]]:
         if client_ids
         else {}
     )
-    users = (
-        dict(db.session.execute(sa.select(User.id, User.name).where(User.id.in_(user_ids))).all())
-        if user_ids
-        else {}
-    )
-    return {"clients": clients, "users": users}
+    return {"clients": clients, "users": user_names(user_ids) if user_ids else {}}

@@ -545,9 +545,12 @@ def _tell_owner(deal: Deal, old_owner: int | None, actor: Any) -> None:
     )
 
 
+_BY = sa.orm.aliased(User, name="by_user")
+
+
 def history(deal: Deal) -> list[dict[str, Any]]:
     """Every entry of ``deal`` into a stage, newest first, with stage and user names."""
-    by = sa.orm.aliased(User)
+    by = _BY
     rows = db.session.execute(
         sa.select(StageChange, by.name)
         .outerjoin(by, by.id == StageChange.by_id)

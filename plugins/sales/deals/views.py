@@ -28,7 +28,7 @@ from core.db import db, utcnow
 from core.ids import parse_id
 from core.security import current_actor, current_principal, requires
 from core.users.models import User
-from core.users.services import ValidationFailed
+from core.users.services import ValidationFailed, active_users
 from plugins.sales.deals import pipelines, queries, services
 from plugins.sales.models import Deal, Stage
 
@@ -53,10 +53,8 @@ def _visible_or_404(deal_id: int) -> Deal:
     return deal
 
 
-def _users() -> list[Any]:
-    return db.session.execute(
-        sa.select(User.id, User.name).where(User.active.is_(True)).order_by(User.name)
-    ).all()
+def _users() -> tuple[Any, ...]:
+    return active_users()
 
 
 def _sources() -> list[str]:
@@ -84,7 +82,7 @@ def board():
     flt = queries.DealFilter.from_args(request.args)
     flt.pipeline_id, flt.stage_id = pipeline.id, None
     stages = pipelines.live_stages(pipeline.id)
-    columns = queries.board(stages, flt, user, PER_COLUMN)
+    columns = queries.board(stages, flt, user, PER_COLUMN, utcnow())
     return render_template(
         "sales/board.html",
         pipeline=pipeline,
@@ -94,7 +92,6 @@ def board():
         flt=flt,
         users=_users(),
         reasons=pipelines.lost_reasons(),
-        now=utcnow(),
     )
 
 
