@@ -99,3 +99,54 @@ def test_documents_of_one_script_share_their_first_subset(language):
     for variant in variants:
         pdf.render_pdf(text + "\n\n" + variant + " **" + variant + "**")
     assert pdf._Face._font_file.cache_info().currsize == kept
+
+
+def _long_document() -> str:
+    """Several pages: a table that breaks across them (its header repeated) with cells that
+    wrap, a paragraph longer than a page, bullets, bold and italic, escaped markup."""
+    rows = "\n".join(
+        f"| {n} | Окно ПВХ {n}×1400 с подоконником и откосами, монтаж | 3 | шт | "
+        f"{n * 7},50 | 10 | 20 | {n * 21},00 |"
+        for n in range(1, 120)
+    )
+    long = "\n".join(f"Строка {n}: **итого** {n} руб., *срок* {n} дн. <b> & Co" for n in range(90))
+    return (
+        "# Счёт № INV-2026-0042 от 26 ноября 2026 г.\n\n"
+        "| № | Наименование | Кол-во | Ед. | Цена | Скидка, % | НДС, % | Всего |\n"
+        "|---|---|---|---|---|---|---|---|\n" + rows + "\n\n## Условия\n" + long + "\n\n"
+        "- первый пункт\n- второй пункт с «кавычками» и &amp;\n\n|  |\n| |\n"
+    )
+
+
+def test_a_long_document_breaks_across_pages_with_every_row_and_line():
+    content = pdf.render_pdf(_long_document())
+    assert len(pypdf.PdfReader(io.BytesIO(content)).pages) >= 4
+    text = " ".join(_text(content).split())
+    for n in range(1, 120):
+        assert f"Окно ПВХ {n}×1400 с подоконником" in text and f"{n * 21},00" in text
+    for n in range(90):
+        assert f"Строка {n}: итого {n} руб., срок {n} дн. <b> & Co" in text
+    assert "второй пункт с «кавычками» и &amp;" in text
+
+
+@pytest.mark.parametrize("body", ["invoice", "long"])
+def test_the_quicker_paragraphs_give_the_same_file_as_reportlabs(monkeypatch, body):
+    """Paragraphs without markup made without the parser, and a table cell's lines kept
+    between sizing and drawing, change nothing in the file."""
+    monkeypatch.setattr(rl_config, "invariant", 1)
+    text = _long_document() if body == "long" else TEXTS["ru"][0] + "\n\nИтого: **1 054,80**"
+    quick = pdf.render_pdf(text, title="Счёт")
+    monkeypatch.setattr(pdf, "_Paragraph", pdf.Paragraph)
+    assert pdf.render_pdf(text, title="Счёт") == quick
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1", "Окно ПВХ 1200×1400", "  a  b  ", "a\nb\n", "a\r\n\tb", "1\xa0054,80", "x\xad y", "'\"*"],
+)
+def test_a_text_without_markup_gets_the_fragment_the_parser_would_make(text):
+    for style in pdf._styles().values():
+        parsed = pdf.Paragraph(text, style)
+        quick = pdf._Paragraph(text, style)
+        assert quick.text == parsed.text
+        assert [f.__dict__ for f in quick.frags] == [f.__dict__ for f in parsed.frags]

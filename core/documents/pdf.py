@@ -24,6 +24,8 @@ from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfdoc, pdfmetrics
 from reportlab.pdfbase.ttfonts import FF_NONSYMBOLIC, FF_SYMBOLIC, TTFont, TTFontFace
 from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus.paragraph import cleanBlockQuotedText
+from reportlab.platypus.paraparser import ParaFrag
 
 # Page streams compressed only, not also ASCII85-encoded (reportlab's default): 25 % fewer
 # bytes for those streams and no encoding pass. This module is the CRM's only reportlab user.
@@ -137,6 +139,40 @@ class _Document(SimpleDocTemplate):
             font.start(self.canv._doc, self._characters)
 
 
+class _Paragraph(Paragraph):
+    """reportlab's Paragraph, made with less work and the same result: a text without
+    markup (most table cells) gets its one fragment from the style's, not from the markup
+    parser; and the lines of the last wrap are kept, since a table wraps every cell once
+    to size its rows and again, at the same width, to draw it."""
+
+    _wrapped: tuple[float, object, tuple[float, float]] | None = None
+
+    def __init__(self, text, style=None, bulletText=None, frags=None, **kwargs):
+        if frags is None and style is not None and "<" not in text and "&" not in text:
+            cleaned = cleanBlockQuotedText(text)  # what the parser is given
+            if cleaned:
+                frags = [_plain_frag(style).clone(text=cleaned, link=[], us_lines=[])]
+                text = cleaned
+        super().__init__(text, style, bulletText, frags, **kwargs)
+
+    def wrap(self, availWidth, availHeight):
+        kept = self._wrapped
+        # The same width and the lines still there (a split that found no room drops them).
+        if kept is not None and kept[0] == availWidth and getattr(self, "blPara", None) is kept[1]:
+            self.width, self.height = kept[2]
+            return kept[2]
+        size = super().wrap(availWidth, availHeight)
+        self._wrapped = (availWidth, self.blPara, size)
+        return size
+
+
+@cache
+def _plain_frag(style: ParagraphStyle) -> ParaFrag:
+    """The fragment the parser makes for a text without markup in ``style``, but the text
+    (our styles are made once, so this is kept for each of them)."""
+    return Paragraph("x", style).frags[0]
+
+
 @cache
 def _styles() -> dict[str, ParagraphStyle]:
     base = ParagraphStyle("body", fontName=REGULAR, fontSize=10.5, leading=14, alignment=TA_LEFT)
@@ -172,7 +208,7 @@ def _table(lines: list[str]) -> Table:
     width = max(len(r) for r in rows)
     data = [
         [
-            Paragraph(inline(c), styles["head" if i == 0 else "cell"])
+            _Paragraph(inline(c), styles["head" if i == 0 else "cell"])
             for c in row + [""] * (width - len(row))
         ]
         for i, row in enumerate(rows)
@@ -206,17 +242,17 @@ def flowables(text: str) -> list[Flowable]:
             for line in lines:
                 if line.startswith("## ") or line.startswith("# ") or line.startswith("- "):
                     if paragraph:
-                        out.append(Paragraph("<br/>".join(paragraph), styles["body"]))
+                        out.append(_Paragraph("<br/>".join(paragraph), styles["body"]))
                         paragraph = []
                     if line.startswith("- "):
-                        out.append(Paragraph(inline(line[2:]), styles["bullet"], bulletText="•"))
+                        out.append(_Paragraph(inline(line[2:]), styles["bullet"], bulletText="•"))
                     else:
                         level = "h2" if line.startswith("## ") else "h1"
-                        out.append(Paragraph(inline(line.split(" ", 1)[1]), styles[level]))
+                        out.append(_Paragraph(inline(line.split(" ", 1)[1]), styles[level]))
                 else:
                     paragraph.append(inline(line))
             if paragraph:
-                out.append(Paragraph("<br/>".join(paragraph), styles["body"]))
+                out.append(_Paragraph("<br/>".join(paragraph), styles["body"]))
         out.append(Spacer(1, 3 * mm))
     return out
 
