@@ -9,7 +9,7 @@ import io
 import pypdf
 import pytest
 from reportlab import rl_config
-from reportlab.pdfbase.ttfonts import TTFontFace
+from reportlab.pdfbase.ttfonts import TTFont, TTFontFace
 
 from core.documents import pdf
 
@@ -74,12 +74,13 @@ def test_more_letters_than_one_subset_holds_all_render():
     assert extracted == letters + greek + cyrillic
 
 
-def test_a_kept_font_subset_gives_the_same_file_as_reportlabs_own(monkeypatch):
+def test_kept_font_subsets_and_widths_give_the_same_file_as_reportlabs_own(monkeypatch):
     monkeypatch.setattr(rl_config, "invariant", 1)  # no time stamps or random ids
     text = TEXTS["ru"][0] + "\n\n" + TEXTS["others"][0]
     first = pdf.render_pdf(text, title="Счёт", author="Менеджер")
     kept = pdf.render_pdf(text, title="Счёт", author="Менеджер")
     monkeypatch.setattr(pdf._Face, "addSubsetObjects", TTFontFace.addSubsetObjects)
+    monkeypatch.setattr(pdf._Font, "addObjects", TTFont.addObjects)
     fresh = pdf.render_pdf(text, title="Счёт", author="Менеджер")
     assert first == kept == fresh
 
