@@ -9,7 +9,7 @@ Russian invoice template, the PDF with embedded DejaVu fonts, a number per year,
 in the database); then hands ``--mails`` messages with that PDF attached to an SMTP
 server on loopback (aiosmtpd, as the tests use) through ``core.mail.send_mail``, one
 connection per message as the delivery jobs do. Prints both rates and writes them to
-bench/results/<name>.json.
+bench/results/<name>.json; the temporary CRM is removed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -160,6 +161,9 @@ def main() -> None:
         results["mail_seconds"] = round(seconds, 2)
         results["mails_per_s"] = round(args.mails / seconds, 1)
     results["load_average_after"] = os.getloadavg()[0]
+    with app.app_context():
+        db.engine.dispose()
+    shutil.rmtree(folder, ignore_errors=True)  # ~19 MiB of SQLite and instance files a run
     from suite import results_dir
 
     out = results_dir() / f"{args.name}.json"
