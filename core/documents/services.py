@@ -172,9 +172,14 @@ def generate(
     user: Any,
     contact: ContactPerson | None = None,
     link: Linked | None = None,
+    commit: bool = True,
 ) -> Document:
     """Render ``template`` for ``client`` into a numbered PDF attached to the client (and to
-    ``link``, the record that produced it). Raises ValidationFailed; nothing is saved then."""
+    ``link``, the record that produced it). Raises ValidationFailed; nothing is saved then.
+
+    With ``commit=False`` the document is only flushed (it has its id) and the caller
+    commits, so what it records with the document (an invoice) is saved in the same
+    transaction; the counter row of the number stays locked until then."""
     if contact is not None and contact.client_id != client.id:
         raise ValidationFailed({"contact_id": ["This person is not a contact of the client."]})
     if not template.active:
@@ -216,7 +221,10 @@ def generate(
         created_by_id=getattr(user, "id", None),
     )
     db.session.add(document)
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return document
 
 

@@ -129,9 +129,11 @@ def issue_document(
     template: DocumentTemplate,
     actor: Any,
     contact: ContactPerson | None = None,
+    commit: bool = True,
 ) -> Document:
     """A numbered PDF from ``template`` for the deal's client, linked to the deal (kept on
-    both cards). Raises ValidationFailed; nothing is saved then."""
+    both cards). Raises ValidationFailed; nothing is saved then. ``commit=False``: the
+    caller commits (see core's ``generate``)."""
     if template.type not in ("proposal", "invoice", "contract", "act", "letter"):
         raise ValidationFailed({"template_id": ["Choose a document template."]})
     return documents.generate(
@@ -140,6 +142,7 @@ def issue_document(
         actor,
         contact or deal.contact_person,
         Linked(DEAL_KIND, deal.id, deal.title, ""),
+        commit=commit,
     )
 
 
@@ -151,7 +154,8 @@ def issue_invoice(
     contact: ContactPerson | None = None,
 ) -> Invoice:
     """Generate the invoice PDF for ``deal`` (numbered INV-<year>-<n> by core's documents,
-    linked to the deal) and record the invoice with the deal's totals."""
+    linked to the deal) and record the invoice with the deal's totals, both in one
+    transaction."""
     language = (getattr(actor, "locale", None) or "en")[:2]
     template = template or default_template("invoice", language)
     if template is None:
@@ -171,7 +175,7 @@ def issue_invoice(
         raise ValidationFailed({"deal_id": ["The deal has nothing to invoice: its total is zero."]})
     token = due_date_override.set(due_on)
     try:
-        document = issue_document(deal, template, actor, contact)
+        document = issue_document(deal, template, actor, contact, commit=False)
     finally:
         due_date_override.reset(token)
     invoice = Invoice(

@@ -233,6 +233,67 @@ def test_numbers_run_per_year(sales, app, api, monkeypatch):
     assert [i["number"] for i in issued_next_year["items"]] == [third["number"]]
 
 
+def test_invoices_issued_at_the_same_time_get_distinct_numbers_and_their_own_pdf(sales, app):
+    """Each invoice and its document are saved in one transaction: the numbers of invoices
+    issued by three workers at once run without a gap or a repeat, and every invoice is
+    recorded with the number and PDF of its own document."""
+    import threading
+
+    from core.documents.models import Document
+    from core.users.models import User
+
+    deal_id = _deal(app)
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with app.app_context():
+                for _ in range(3):
+                    deal = db.session.get(Deal, deal_id)
+                    user = db.session.get(User, 1)
+                    services.issue_invoice(deal, actor=user)
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    year = date.today().year
+    with app.app_context():
+        invoices = db.session.execute(sa.select(Invoice).order_by(Invoice.number)).scalars().all()
+        assert [i.number for i in invoices] == [f"INV-{year}-{n:04d}" for n in range(1, 10)]
+        for invoice in invoices:
+            document = db.session.get(Document, invoice.document_id)
+            assert document.number == invoice.number
+            assert f"Invoice {invoice.number} of" in _pdf_text(document.content)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Document)) == 9
+
+
+def test_an_edited_template_is_used_by_the_next_invoice(sales, app, api):
+    """What a worker keeps (the compiled body, the fonts' subsets) never hides an edit."""
+    deal_id = _deal(app)
+    template_id = _template_id(app, "Счёт на оплату (продажи)")
+    issue = {"template_id": template_id}
+    first = api.post(f"/api/v1/sales/deals/{deal_id}/invoices", json=issue).get_json()
+    template = api.get(f"/api/v1/document-templates/{template_id}").get_json()
+    body = template["body"].replace("Счёт на оплату", "Rechnung für Grüße, Счёт-фактура")
+    edited = api.patch(
+        f"/api/v1/document-templates/{template_id}",
+        json={"version": template["version"], "body": body},
+    )
+    assert edited.status_code == 200, edited.get_json()
+    second = api.post(f"/api/v1/sales/deals/{deal_id}/invoices", json=issue).get_json()
+    old = _pdf_text(api.get(f"/api/v1/documents/{first['document_id']}/pdf").data)
+    new = _pdf_text(api.get(f"/api/v1/documents/{second['document_id']}/pdf").data)
+    assert f"Счёт на оплату № {first['number']}" in old
+    assert f"Rechnung für Grüße, Счёт-фактура № {second['number']}" in new
+    assert "Счёт на оплату" not in new
+
+
 def test_payments_partial_then_full_and_over_payment_refused(sales, app, api):
     deal_id = _deal(app)
     invoice = api.post(f"/api/v1/sales/deals/{deal_id}/invoices", json={}).get_json()
