@@ -40,16 +40,18 @@ def neutralise_sql(expression: str, dialect: str) -> str:
     return f"CASE WHEN {condition} THEN '''' || {expression} ELSE {expression} END"
 
 
-def csv_line_sql(cells: Sequence[str], dialect: str) -> str:
+def csv_line_sql(cells: Sequence[str], dialect: str, formats: Sequence[str] = ()) -> str:
     """SQL for one CSV line of text ``cells`` with its CRLF, NULL as empty, joined with
     commas and nothing quoted (neutralise the cells with ``neutralise_sql``): such a line is
     right only while no cell holds a comma, a double quote or a line break
     (``plain_lines`` and ``unplain_lines`` find those). One printf/format call: a chain of
-    || would copy the growing line once per cell. SQLite hands the line over as UTF-8
-    bytes (a BLOB): what the response sends, so Python neither decodes nor encodes it;
-    PostgreSQL as text."""
+    || would copy the growing line once per cell. ``formats`` may give a cell's conversion
+    other than ``%s`` (SQLite's printf: ``%.19s``, the first 19 bytes). SQLite hands the
+    line over as UTF-8 bytes (a BLOB): what the response sends, so Python neither decodes
+    nor encodes it; PostgreSQL as text."""
     function = "printf" if dialect == "sqlite" else "format"  # both write NULL as ""
-    pattern = ",".join(["%s"] * len(cells)) + "\r\n"  # the literal holds CR LF itself
+    conversions = [*formats, *["%s"] * (len(cells) - len(formats))]
+    pattern = ",".join(conversions) + "\r\n"  # the literal holds CR LF itself
     line = f"{function}('{pattern}', {', '.join(cells)})"
     return f"CAST({line} AS BLOB)" if dialect == "sqlite" else line
 

@@ -119,25 +119,25 @@ def _line_sql(dialect: str) -> str:
     """One client's CSV line (the columns of ``_header`` without custom fields) with its
     CRLF as the database writes it: text cells neutralised, dates as ``rows`` writes them,
     nothing quoted; UTF-8 bytes on SQLite, text on PostgreSQL (``csv_line_sql``)."""
-    if dialect == "sqlite":  # dates are stored as ISO text: "2026-11-26 10:15:00.000000"
-        next_contact = "clients.next_contact_on"
-        created, updated = "substr(clients.created_at, 1, 19)", "substr(clients.updated_at, 1, 19)"
-    else:
-        next_contact = "to_char(clients.next_contact_on, 'YYYY-MM-DD')"
-        created = "to_char(clients.created_at, 'YYYY-MM-DD HH24:MI:SS')"
-        updated = "to_char(clients.updated_at, 'YYYY-MM-DD HH24:MI:SS')"
-    return csv_line_sql(
-        [
-            "clients.id",
-            *[neutralise_sql(f"clients.{name}", dialect) for name in _BEFORE],
-            *[_joined(dialect, part, neutralised=True) for part in _PARTS],
-            next_contact,
-            neutralise_sql("clients.website", dialect),
-            created,
-            updated,
-        ],
-        dialect,
-    )
+    cells = [
+        "clients.id",
+        *[neutralise_sql(f"clients.{name}", dialect) for name in _BEFORE],
+        *[_joined(dialect, part, neutralised=True) for part in _PARTS],
+    ]
+    if dialect == "sqlite":
+        # Dates are stored as ISO text ("2026-11-26 10:15:00.000000"); printf's "%.19s"
+        # writes the seconds' part without a substr() call a cell.
+        cells += ["clients.next_contact_on", neutralise_sql("clients.website", dialect)]
+        cells += ["clients.created_at", "clients.updated_at"]
+        formats = ["%s"] * (len(cells) - 2) + ["%.19s", "%.19s"]
+        return csv_line_sql(cells, dialect, formats)
+    cells += [
+        "to_char(clients.next_contact_on, 'YYYY-MM-DD')",
+        neutralise_sql("clients.website", dialect),
+        "to_char(clients.created_at, 'YYYY-MM-DD HH24:MI:SS')",
+        "to_char(clients.updated_at, 'YYYY-MM-DD HH24:MI:SS')",
+    ]
+    return csv_line_sql(cells, dialect)
 
 
 _LINE_CELLS = 1 + len(_BEFORE) + len(_PARTS) + 4
