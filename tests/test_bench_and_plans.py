@@ -619,8 +619,9 @@ def test_the_csv_export_reads_clients_in_table_order_and_phones_and_emails_from_
     generated,
 ):
     """The export's one statement: the clients in table order, sorted once (not the name
-    index walked, a random read a row), and each client's own phones and e-mails read from
-    the covering indexes in id order, without the phone and e-mail tables."""
+    index walked, a random read a row), the owner joined, and each client's own phones and
+    e-mails read from the covering indexes in id order, without the phone and e-mail
+    tables."""
     from core.clients import export, queries
     from core.db import db
     from core.users.models import User
@@ -631,13 +632,16 @@ def test_the_csv_export_reads_clients_in_table_order_and_phones_and_emails_from_
         user = db.session.execute(
             sa.select(User).filter_by(email="manager1@bench.example")
         ).scalar_one()
-        query = export._ordered(queries.ClientQuery(), user).with_only_columns(
-            sa.literal_column(export._line_sql("sqlite")), maintain_column_froms=True
+        query = export._with_owner(
+            export._ordered(queries.ClientQuery(), user).with_only_columns(
+                sa.literal_column(export._line_sql("sqlite")), maintain_column_froms=True
+            )
         )
         sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
         plan = "\n".join(r[-1] for r in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
     lines = plan.splitlines()
     assert lines[0] == "SCAN clients" and lines[-1] == "USE TEMP B-TREE FOR ORDER BY", plan
+    assert lines[1].startswith("SEARCH export_owner USING INTEGER PRIMARY KEY"), plan
     for table in ("client_phones", "client_emails"):
         assert f"SEARCH {table} USING COVERING INDEX ix_{table}_by_client" in plan, plan
     # sorted: the rows at the end, and each client's tags by name; nothing else

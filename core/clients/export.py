@@ -122,7 +122,8 @@ def _line_sql(dialect: str) -> str:
     cells = [
         "clients.id",
         *[neutralise_sql(f"clients.{name}", dialect) for name in _BEFORE],
-        *[_joined(dialect, part, neutralised=True) for part in _PARTS],
+        neutralise_sql(f"{_OWNER.name}.name", dialect),  # joined by ``_with_owner``
+        *[_joined(dialect, part, neutralised=True) for part in _PARTS[1:]],
     ]
     if dialect == "sqlite":
         # Dates are stored as ISO text ("2026-11-26 10:15:00.000000"); printf's "%.19s"
@@ -141,6 +142,14 @@ def _line_sql(dialect: str) -> str:
 
 
 _LINE_CELLS = 1 + len(_BEFORE) + len(_PARTS) + 4
+
+# The CSV line's owner comes from a join rather than a subquery a row: PostgreSQL read the
+# users table for every client that way (a quarter of its time at 100,000 clients).
+_OWNER = sa.table("users", sa.column("id"), sa.column("name")).alias("export_owner")
+
+
+def _with_owner(statement: sa.Select) -> sa.Select:
+    return statement.outerjoin(_OWNER, _OWNER.c.id == Client.owner_id)
 
 
 def _sorted_after_reading(column: sa.ColumnElement) -> sa.ColumnElement:
@@ -252,7 +261,7 @@ def csv_chunks(params: queries.ClientQuery, user: Any) -> Iterator[bytes]:
     if keys:
         columns.append(Client.custom)
     query = _ordered(params, user)
-    statement = query.with_only_columns(*columns, maintain_column_froms=True)
+    statement = _with_owner(query.with_only_columns(*columns, maintain_column_froms=True))
     if dialect == "sqlite" and not keys:
         # pysqlite runs the statement as rows are fetched and SQLAlchemy reads nothing
         # ahead of them, so the lines are taken from the DBAPI cursor as they come: plain
