@@ -40,35 +40,43 @@ def neutralise_sql(expression: str, dialect: str) -> str:
     return f"CASE WHEN {condition} THEN '''' || {expression} ELSE {expression} END"
 
 
-def csv_line_sql(cells: Sequence[str], dialect: str) -> str:
-    """SQL for one CSV line (without its line break) of text ``cells``, NULL as empty,
-    joined with commas and nothing quoted (neutralise the cells with ``neutralise_sql``):
-    such a line is right only while no cell holds a comma, a double quote or a line break
-    (``unplain_lines`` finds those). One printf/format call: a chain of || would copy the
-    growing line once per cell."""
+def csv_line_sql(cells: Sequence[str], dialect: str, formats: Sequence[str] = ()) -> str:
+    """SQL for one CSV line of text ``cells`` with its CRLF, NULL as empty, joined with
+    commas and nothing quoted (neutralise the cells with ``neutralise_sql``): such a line is
+    right only while no cell holds a comma, a double quote or a line break
+    (``plain_lines`` and ``unplain_lines`` find those). One printf/format call: a chain of
+    || would copy the growing line once per cell. ``formats`` may give a cell's conversion
+    other than ``%s`` (SQLite's printf: ``%.19s``, the first 19 bytes). SQLite hands the
+    line over as UTF-8 bytes (a BLOB): what the response sends, so Python neither decodes
+    nor encodes it; PostgreSQL as text."""
     function = "printf" if dialect == "sqlite" else "format"  # both write NULL as ""
-    pattern = ",".join(["%s"] * len(cells))
-    return f"{function}('{pattern}', {', '.join(cells)})"
+    conversions = [*formats, *["%s"] * (len(cells) - len(formats))]
+    pattern = ",".join(conversions) + "\r\n"  # the literal holds CR LF itself
+    line = f"{function}('{pattern}', {', '.join(cells)})"
+    return f"CAST({line} AS BLOB)" if dialect == "sqlite" else line
 
 
-def unplain_lines(lines: Sequence[str], cells: int) -> list[int]:
-    """The positions of those ``lines`` (``cells`` cells joined by commas, from
-    ``csv_line_sql``) that are not what csv.writer writes for their cells: a cell holding
-    a comma, a double quote, CR or LF needs quoting. A whole batch is checked at once (a
-    few C-level scans), line by line only when something is found."""
-    text = "\n".join(lines)
-    if (
-        text.count(",") == (cells - 1) * len(lines)
-        and text.count("\n") == len(lines) - 1
-        and '"' not in text
-        and "\r" not in text
-    ):
-        return []
+def plain_lines(text: bytes, lines: int, cells: int) -> bool:
+    """Whether ``text``, ``lines`` lines from ``csv_line_sql`` (``cells`` cells each, UTF-8,
+    each ending with CRLF) joined, is what csv.writer writes for their cells: no cell holds
+    a comma, a double quote, CR or LF. One C-level pass over the whole batch counts those
+    four bytes together: every line holds at least its separators, its CR and its LF, so
+    the least total there can be means every line holds only those."""
+    return len(text) - len(text.translate(None, b',"\r\n')) == (cells + 1) * lines
+
+
+def unplain_lines(lines: Sequence[bytes], cells: int) -> list[int]:
+    """The positions of those ``lines`` (from ``csv_line_sql``, UTF-8, each ending with
+    CRLF) that are not what csv.writer writes for their cells: a cell holding a comma, a
+    double quote, CR or LF needs quoting. Check a batch with ``plain_lines`` first."""
     commas = cells - 1
     return [
         i
         for i, line in enumerate(lines)
-        if line.count(",") != commas or '"' in line or "\n" in line or "\r" in line
+        if line.count(b",") != commas
+        or b'"' in line
+        or line.count(b"\n") != 1
+        or line.count(b"\r") != 1
     ]
 
 

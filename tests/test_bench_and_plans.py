@@ -615,6 +615,39 @@ def test_an_unfiltered_list_reads_the_name_index_in_order(generated):
     assert "ix_clients_live_name" in plan and "TEMP B-TREE" not in plan, plan
 
 
+def test_the_csv_export_reads_clients_in_table_order_and_phones_and_emails_from_indexes(
+    generated,
+):
+    """The export's one statement: the clients in table order, sorted once (not the name
+    index walked, a random read a row), the owner joined, and each client's own phones and
+    e-mails read from the covering indexes in id order, without the phone and e-mail
+    tables."""
+    from core.clients import export, queries
+    from core.db import db
+    from core.users.models import User
+
+    database, folder = generated
+    app = _app(database, folder)
+    with app.app_context():
+        user = db.session.execute(
+            sa.select(User).filter_by(email="manager1@bench.example")
+        ).scalar_one()
+        query = export._with_owner(
+            export._ordered(queries.ClientQuery(), user).with_only_columns(
+                sa.literal_column(export._line_sql("sqlite")), maintain_column_froms=True
+            )
+        )
+        sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        plan = "\n".join(r[-1] for r in db.session.execute(sa.text(f"EXPLAIN QUERY PLAN {sql}")))
+    lines = plan.splitlines()
+    assert lines[0] == "SCAN clients" and lines[-1] == "USE TEMP B-TREE FOR ORDER BY", plan
+    assert lines[1].startswith("SEARCH export_owner USING INTEGER PRIMARY KEY"), plan
+    for table in ("client_phones", "client_emails"):
+        assert f"SEARCH {table} USING COVERING INDEX ix_{table}_by_client" in plan, plan
+    # sorted: the rows at the end, and each client's tags by name; nothing else
+    assert plan.count("USE TEMP B-TREE FOR ORDER BY") == 2, plan
+
+
 def test_my_tasks_read_only_the_tasks_still_to_do(generated):
     """My tasks and Team tasks (their counts, first rows and one group's pages) read the
     partial index of active tasks, not every task the manager ever had (thousands, mostly

@@ -246,3 +246,30 @@ def test_an_export_runs_at_most_one_more_query_a_batch_when_cells_need_quoting(a
         counts.append(counter.count)
     # one query for the lines, then at most one a batch for the lines csv.writer redoes
     assert counts[1] - counts[0] <= 100 // 10 - 1, counts
+
+
+def test_a_batch_of_lines_is_plain_only_when_no_cell_needs_quoting():
+    from core.spreadsheets import plain_lines, unplain_lines
+
+    plain = [b"1,a,b\r\n", b"2,,\r\n", "3,Ромашка,'=x\r\n".encode()]
+    assert plain_lines(b"".join(plain), len(plain), 3) and unplain_lines(plain, 3) == []
+    for awkward in ('4,a "b",c', "4,a,b,c", "4,a\rb,c", "4,a\nb,c", "4,a,b\r\n", "4,a\r\n\r\n,b"):
+        lines = [*plain, (awkward + "\r\n").encode()]
+        assert not plain_lines(b"".join(lines), len(lines), 3), awkward
+        assert unplain_lines(lines, 3) == [3], awkward
+
+
+def test_the_csv_export_streams_utf8_chunks(app, monkeypatch):
+    from core.clients import export
+
+    monkeypatch.setattr(export, "BATCH", 50)
+    _seed(app)
+    client = app.test_client()
+    response = client.get("/api/v1/clients/export", headers=api_token(client), buffered=False)
+    chunks = list(response.response)
+    response.close()
+    # the header, then one chunk a batch: 122 clients in 3
+    assert len(chunks) == 4 and all(isinstance(c, bytes) for c in chunks)
+    assert chunks[0].startswith("\ufeffid,kind,name,".encode()) and chunks[0].endswith(b"\r\n")
+    assert [c.count(b"\r\n") for c in chunks[1:]] == [50, 50, 22]
+    assert "Ромашка ООО".encode() in b"".join(chunks)
