@@ -176,6 +176,23 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
+def plain_rows(query: sa.Select) -> list[tuple]:
+    """The rows of ``query`` as the database driver returns them (tuples of plain values),
+    in the session's transaction. For queries of hundreds of thousands of rows: building
+    SQLAlchemy's rows took longer than the query (0.3 s of 220,000 clients' revenues).
+    Only for columns the driver returns as they are meant (integers, text)."""
+    result = db.session.connection().execute(query)
+    try:
+        return result.cursor.fetchall()
+    finally:
+        result.close()
+
+
+def cents(total: Any) -> sa.ColumnElement[int]:
+    """A sum of money columns as whole cents (an exact integer on either database)."""
+    return sa.cast(sa.func.round(total * 100), sa.BigInteger)
+
+
 def ratio(part: Any, whole: Any) -> float | None:
     if not whole:
         return None
