@@ -855,11 +855,18 @@ def test_the_generated_schema_is_what_the_migrations_create(generated, sqlite_te
         "sales_deals_totals_insert",
         "sales_deals_totals_delete",
         "sales_deals_totals_update",
+        "sales_deals_entries_update",
+        "sales_deals_entries_delete",
+        "sales_stage_changes_entries_insert",
+        "sales_stage_changes_previous_insert",
+        "sales_stage_changes_entries_delete",
+        "sales_stage_changes_entries_update",
     }
     assert {n for k, n in names if k == "index" and n.startswith("ix_sales_deals")} >= {
         "ix_sales_deals_board",
         "ix_sales_deals_stage_sums",
         "ix_sales_deals_closed_report",
+        "ix_sales_deals_won",
     }
 
 
@@ -896,10 +903,10 @@ def _postgres_schema(conn) -> tuple[set, set, set]:
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only (CRM_TEST_DATABASE_URL)")
 def test_the_generator_loads_postgresql_with_copy(tmp_path):
-    """On PostgreSQL the generator writes with COPY, the totals trigger off during the
-    load: the deals are as on SQLite, the totals a recount, the schema (indexes, the
-    enabled trigger) what the migrations and enabling the plugin create, and the
-    sequences continue after the generated ids."""
+    """On PostgreSQL the generator writes with COPY, the sales triggers off during the
+    load: the deals are as on SQLite, the totals and stage entries a recount, the schema
+    (indexes, the enabled triggers) what the migrations and enabling the plugin create,
+    and the sequences continue after the generated ids."""
     from core.db import db
     from core.plugin_system import services as plugin_services
     from tests.conftest import _database_url, _initialise, make_app
@@ -925,6 +932,10 @@ def test_the_generator_loads_postgresql_with_copy(tmp_path):
             assert following == top + 1, table
         conn.execute(sa.text("UPDATE sales_deals SET stage_id = 2 WHERE id % 7 = 0"))
         conn.execute(sa.text("UPDATE sales_deals SET amount = amount + 1 WHERE id % 5 = 0"))
+        conn.execute(sa.text("UPDATE sales_deals SET owner_id = NULL WHERE id % 13 = 0"))
+        conn.execute(sa.text("DELETE FROM sales_stage_changes WHERE deal_id % 11 = 0"))
+        conn.execute(sa.text("DELETE FROM sales_deal_lines WHERE deal_id % 11 = 0"))
+        conn.execute(sa.text("DELETE FROM sales_deals WHERE id % 11 = 0"))
         _check_totals(conn)
     engine.dispose()
 
