@@ -22,6 +22,7 @@ import bisect
 import dataclasses
 import datetime as dt
 import itertools
+from array import array
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
@@ -414,9 +415,10 @@ def sources(params: dict[str, Any], user: Any) -> ReportResult:
 ABC_VIEWS = (("classes", _l("Classes")), ("items", _l("Every item")))
 
 
-def _revenues(kind: str, params: dict[str, Any], user: Any) -> list[Any]:
-    """``(item, revenue in cents)`` per client or product from won deals closed in the
-    period, ranked: the largest revenue first, equal ones by item id.
+def _revenues(kind: str, params: dict[str, Any], user: Any) -> tuple[list[tuple], array]:
+    """Revenue per client or product from won deals closed in the period, ranked (the
+    largest first, equal ones by item id): the first ``ITEMS_LIMIT`` ``(item, cents)``
+    rows, and every revenue in cents in rank order.
 
     Clients are read from ``ix_sales_deals_won`` (won stage, closing time, then every
     column the filters and the sum need), so only won deals of the period are visited;
@@ -456,7 +458,8 @@ def _revenues(kind: str, params: dict[str, Any], user: Any) -> list[Any]:
             .group_by(DealLine.product_id)
         )
         query = q.limit_deals(query, params, user)
-    return q.plain_rows(query.order_by(sa.desc("cents"), sa.asc("item")))
+    ranked = query.order_by(sa.desc("cents"), sa.asc("item"))
+    return q.first_rows_and_cents(ranked, ITEMS_LIMIT)
 
 
 @dataclasses.dataclass
@@ -467,13 +470,13 @@ class Ranking:
     the total). The classes are computed in integers, exactly: A while ``before`` is under
     80 % of the total, B while it is under 95 %, C after that."""
 
-    values: list[int]
-    before: list[int]
+    values: array
+    before: array
     total: int
 
     @classmethod
-    def of(cls, values: list[int]) -> Ranking:
-        before = list(itertools.accumulate(values, initial=0))
+    def of(cls, values: array) -> Ranking:
+        before = array("q", itertools.accumulate(values, initial=0))
         return cls(values, before, before[-1])
 
     def abc(self, index: int) -> str:
@@ -514,8 +517,8 @@ def _abc(kind: str):
     heading = _l("Client") if kind == "clients" else _l("Product")
 
     def run(params: dict[str, Any], user: Any) -> ReportResult:
-        ranked = _revenues(kind, params, user)
-        ranking = Ranking.of([cents for _, cents in ranked])
+        first, cents = _revenues(kind, params, user)
+        ranking = Ranking.of(cents)
         total = _cents(ranking.total)
         if (params.get("view") or "classes") == "classes":
             found = ranking.classes()
@@ -546,7 +549,6 @@ def _abc(kind: str):
                 },
                 chart=ReportChart("bar", "abc", ("revenue",)),
             )
-        first = ranked[:ITEMS_LIMIT]
         label = q.client_names if kind == "clients" else q.product_names
         known = label(item for item, _ in first)
         rows, running = [], Decimal("0.00")
