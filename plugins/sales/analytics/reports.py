@@ -415,10 +415,16 @@ def sources(params: dict[str, Any], user: Any) -> ReportResult:
 ABC_VIEWS = (("classes", _l("Classes")), ("items", _l("Every item")))
 
 
-def _revenues(kind: str, params: dict[str, Any], user: Any) -> tuple[list[tuple], array]:
+def _revenues(
+    kind: str, params: dict[str, Any], user: Any, items: bool
+) -> tuple[list[tuple], array]:
     """Revenue per client or product from won deals closed in the period, ranked (the
-    largest first, equal ones by item id): the first ``ITEMS_LIMIT`` ``(item, cents)``
-    rows, and every revenue in cents in rank order.
+    largest first, equal ones by item id): with ``items`` the first ``ITEMS_LIMIT``
+    ``(item, cents)`` rows, and every revenue in cents in rank order.
+
+    The classes alone need only the revenues in order: SQLite sorting (revenue, item) rows
+    and handing over both columns cost more than sorting plain integers here (~15 % of
+    the report at 220,000 clients), so then only the revenues are read, unsorted.
 
     Clients are read from ``ix_sales_deals_won`` (won stage, closing time, then every
     column the filters and the sum need), so only won deals of the period are visited;
@@ -458,6 +464,9 @@ def _revenues(kind: str, params: dict[str, Any], user: Any) -> tuple[list[tuple]
             .group_by(DealLine.product_id)
         )
         query = q.limit_deals(query, params, user)
+    if not items:
+        _, cents = q.first_rows_and_cents(query.with_only_columns(query.selected_columns[1]), 0)
+        return [], array("q", sorted(cents, reverse=True))
     ranked = query.order_by(sa.desc("cents"), sa.asc("item"))
     return q.first_rows_and_cents(ranked, ITEMS_LIMIT)
 
@@ -517,10 +526,11 @@ def _abc(kind: str):
     heading = _l("Client") if kind == "clients" else _l("Product")
 
     def run(params: dict[str, Any], user: Any) -> ReportResult:
-        first, cents = _revenues(kind, params, user)
+        classes = (params.get("view") or "classes") == "classes"
+        first, cents = _revenues(kind, params, user, items=not classes)
         ranking = Ranking.of(cents)
         total = _cents(ranking.total)
-        if (params.get("view") or "classes") == "classes":
+        if classes:
             found = ranking.classes()
             rows = [
                 {
