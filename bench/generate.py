@@ -12,9 +12,10 @@ lost reasons) and gets a second pipeline, 500 products in 20 groups and
 (see ``Deals``); the bench roles get the sales permissions and a "sales.deals" scope equal
 to their clients scope. The rows are generated in a second process and written through
 the DBAPI in batches of 50,000 clients: executemany on SQLite (no journal, no fsync,
-secondary indexes and the stage-totals triggers dropped and rebuilt after the load, the
-totals computed once, the full-text index merged once, WAL restored at the end), COPY on
-PostgreSQL (the totals trigger disabled during the load). A SQLite file is written under
+secondary indexes and the sales triggers dropped and rebuilt after the load, what they
+keep (the board's stage totals, the funnel's stage entries and re-entries) computed once,
+the full-text index merged once, WAL restored at the end), COPY on PostgreSQL (the sales
+triggers disabled during the load). A SQLite file is written under
 ``<name>.partial`` and renamed when complete. The schema is exactly what the migrations
 create. The same --seed gives the same data (interactions, tasks and deals draw from
 their own random streams, so adding them left the clients' rows as they were). Prints
@@ -1248,18 +1249,33 @@ def generated_batches(*args) -> Iterator[dict[str, list[tuple]]]:
 BULK_TABLES = (*TABLES, "tags")
 
 
-def stage_totals_sql() -> str:
-    """The sales plugin's own statement that computes ``sales_stage_totals`` from the deals
-    (its migration 0008 runs it when it creates the table and the triggers)."""
+def _sales_migration(name: str):
     import importlib.util
 
     import plugins.sales
 
-    path = Path(plugins.sales.__file__).parent / "migrations" / "versions" / "0008_stage_totals.py"
-    spec = importlib.util.spec_from_file_location("sales_stage_totals_migration", path)
+    path = Path(plugins.sales.__file__).parent / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"sales_migration_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.REBUILD
+    return module
+
+
+def stage_totals_sql() -> str:
+    """The sales plugin's own statement that computes ``sales_stage_totals`` from the deals
+    (its migration 0008 runs it when it creates the table and the triggers)."""
+    return _sales_migration("0008_stage_totals").REBUILD
+
+
+def totals_statements(dialect: str) -> list[str]:
+    """Every statement that computes what the sales plugin's triggers keep, from the
+    loaded deals and stage changes: the board's ``sales_stage_totals`` (migration 0008),
+    the funnel's ``sales_stage_entries`` and each re-entry's ``previous_at`` (0010)."""
+    return [
+        "DELETE FROM sales_stage_totals",
+        stage_totals_sql(),
+        *_sales_migration("0010_stage_entries").rebuild_statements(dialect),
+    ]
 
 
 class SqliteWriter:
@@ -1286,7 +1302,8 @@ class SqliteWriter:
         ).fetchall()
         for name, _ in self.indexes:
             db.execute(f'DROP INDEX "{name}"')
-        # The triggers that keep sales_stage_totals: the totals are computed once at the end.
+        # The triggers that keep sales_stage_totals, sales_stage_entries and previous_at:
+        # those are computed once at the end.
         marks = ",".join("?" * len(SALES_TABLES))
         self.triggers = db.execute(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
@@ -1317,8 +1334,8 @@ class SqliteWriter:
         print(f"  indexes built in {time.perf_counter() - started:.1f} s", flush=True)
         if self.triggers:
             started = time.perf_counter()
-            db.execute("DELETE FROM sales_stage_totals")
-            db.execute(stage_totals_sql())
+            for statement in totals_statements("sqlite"):
+                db.execute(statement)
             for _, sql in self.triggers:
                 db.execute(sql)
             print(f"  stage totals in {time.perf_counter() - started:.1f} s", flush=True)
@@ -1352,8 +1369,10 @@ class PostgresWriter:
             cur.execute("SELECT to_regclass('sales_deals') IS NOT NULL")
             self.sales = cur.fetchone()[0]
             if self.sales:
-                # The trigger that keeps sales_stage_totals: computed once at the end instead.
-                cur.execute("ALTER TABLE sales_deals DISABLE TRIGGER USER")
+                # The triggers that keep sales_stage_totals, sales_stage_entries and
+                # previous_at: computed once at the end instead.
+                for table in SALES_TABLES:
+                    cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
 
     def write(self, batch: dict[str, list[tuple]]) -> None:
         with self.db.cursor() as cur:
@@ -1382,9 +1401,10 @@ class PostgresWriter:
                 cur.execute(sql)
             tables = ["clients", "contact_persons", "interactions", "tasks", "audit_log"]
             if self.sales:
-                cur.execute("DELETE FROM sales_stage_totals")
-                cur.execute(stage_totals_sql())
-                cur.execute("ALTER TABLE sales_deals ENABLE TRIGGER USER")
+                for statement in totals_statements("postgresql"):
+                    cur.execute(statement)
+                for table in SALES_TABLES:
+                    cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
                 tables += SALES_TABLES
             # Explicit ids were written: the sequences continue after them.
             for table in tables:

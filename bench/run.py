@@ -191,6 +191,11 @@ def main() -> None:
         help="also the export, duplicate scan, documents and import rates, and the table of "
         "targets (bench/suite.py)",
     )
+    parser.add_argument(
+        "--only",
+        help="measure only the endpoints whose name contains this text (e.g. 'report:'); "
+        "no table of targets",
+    )
     parser.add_argument("--import-rows", type=int, default=100_000)
     parser.add_argument("--invoices", type=int, default=300, help="per process, two processes")
     parser.add_argument("--mails", type=int, default=500, help="per process")
@@ -245,6 +250,8 @@ def main() -> None:
         rps = f"{row['rps']:.0f}" if row.get("rps") else "—"
         print(f"| {name} | {row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | {rps} |")
     print(f"RSS per worker after the run: {results['rss_mb_per_worker']} MiB")
+    if args.only:
+        return
     rates = None
     if args.all:
         sizes = {"import_rows": args.import_rows, "invoices": args.invoices, "mails": args.mails}
@@ -417,6 +424,10 @@ def run(port: int, args) -> dict:
         "my tasks page (HTML)": (browser, "/tasks/"),
     }
     endpoints.update(sales_endpoints(port, manager, browser))
+    if args.only:
+        endpoints = {name: target for name, target in endpoints.items() if args.only in name}
+        if not endpoints:
+            raise SystemExit(f"--only {args.only!r}: no such endpoint")
     cookie = "Cookie: " + "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
     with_throughput = {
         "client list, first page": f"Authorization: Bearer {all_token}",

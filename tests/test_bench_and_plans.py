@@ -530,11 +530,37 @@ def _check_totals(conn) -> None:
         "GROUP BY stage_id, coalesce(owner_id, 0), currency, coalesce(source, '')"
     )
     assert kept and kept == recount
+    # The funnel's entries per stage, day, owner and currency, and each re-entry's
+    # previous entry into the same stage, are a recount of the stage changes.
+    day = "CAST(c.at AS date)" if conn.dialect.name == "postgresql" else "substr(c.at, 1, 10)"
+    kept = rows(
+        "SELECT stage_id, CAST(day AS text), owner_key, currency, entries "
+        "FROM sales_stage_entries WHERE entries != 0"
+    )
+    recount = rows(
+        f"SELECT c.to_stage_id, CAST({day} AS text), coalesce(d.owner_id, 0), d.currency, "
+        "count(*) FROM sales_stage_changes c JOIN sales_deals d ON d.id = c.deal_id "
+        f"GROUP BY c.to_stage_id, {day}, coalesce(d.owner_id, 0), d.currency"
+    )
+    assert kept and kept == recount
+    previous: dict[tuple[int, int], object] = {}
+    reentries = 0
+    for deal_id, stage_id, at, kept_previous in conn.execute(
+        sa.text(
+            "SELECT deal_id, to_stage_id, at, previous_at FROM sales_stage_changes "
+            "ORDER BY deal_id, to_stage_id, at, id"
+        )
+    ):
+        assert kept_previous == previous.get((deal_id, stage_id)), (deal_id, stage_id, at)
+        reentries += kept_previous is not None
+        previous[(deal_id, stage_id)] = at
+    assert reentries
 
 
 def test_the_generator_adds_deals(generated, tmp_path):
     """The sales plugin is enabled as an admin leaves it, with deals, their stage changes
-    and lines, and the board's totals right; its triggers keep them after the load."""
+    and lines, and the board's totals and the funnel's entries right; its triggers keep
+    them after the load."""
     database, _ = generated
     engine = sa.create_engine(database)
     with engine.connect() as conn:
@@ -558,6 +584,31 @@ def test_the_generator_adds_deals(generated, tmp_path):
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE sales_deals SET stage_id = 2 WHERE id % 7 = 0"))
         conn.execute(sa.text("UPDATE sales_deals SET amount = amount + 1 WHERE id % 5 = 0"))
+        conn.execute(sa.text("UPDATE sales_deals SET owner_id = NULL WHERE id % 13 = 0"))
+        conn.execute(sa.text("UPDATE sales_deals SET currency = 'USD' WHERE id % 17 = 0"))
+        # Entries written before others of the same deal and stage, and one of them again.
+        conn.execute(
+            sa.text(
+                "INSERT INTO sales_stage_changes (deal_id, pipeline_id, from_stage_id, "
+                "to_stage_id, at, by_id, note) SELECT deal_id, pipeline_id, NULL, to_stage_id, "
+                "'2025-11-01 00:00:00.000000', NULL, '' FROM sales_stage_changes "
+                "WHERE deal_id % 19 = 0 AND from_stage_id IS NULL"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO sales_stage_changes (deal_id, pipeline_id, from_stage_id, "
+                "to_stage_id, at, by_id, note) SELECT deal_id, pipeline_id, NULL, to_stage_id, "
+                "'2025-11-01 00:00:00.000000', NULL, '' FROM sales_stage_changes "
+                "WHERE deal_id % 38 = 0 AND from_stage_id IS NULL"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE sales_stage_changes SET at = '2026-10-31 23:59:59.000000' "
+                "WHERE deal_id % 23 = 0 AND from_stage_id IS NULL"
+            )
+        )
         conn.execute(sa.text("DELETE FROM sales_stage_changes WHERE deal_id % 11 = 0"))
         conn.execute(sa.text("DELETE FROM sales_deal_lines WHERE deal_id % 11 = 0"))
         conn.execute(sa.text("DELETE FROM sales_deals WHERE id % 11 = 0"))
@@ -837,11 +888,18 @@ def test_the_generated_schema_is_what_the_migrations_create(generated, sqlite_te
         "sales_deals_totals_insert",
         "sales_deals_totals_delete",
         "sales_deals_totals_update",
+        "sales_deals_entries_update",
+        "sales_deals_entries_delete",
+        "sales_stage_changes_entries_insert",
+        "sales_stage_changes_previous_insert",
+        "sales_stage_changes_entries_delete",
+        "sales_stage_changes_entries_update",
     }
     assert {n for k, n in names if k == "index" and n.startswith("ix_sales_deals")} >= {
         "ix_sales_deals_board",
         "ix_sales_deals_stage_sums",
         "ix_sales_deals_closed_report",
+        "ix_sales_deals_won",
     }
 
 
@@ -878,10 +936,10 @@ def _postgres_schema(conn) -> tuple[set, set, set]:
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL only (CRM_TEST_DATABASE_URL)")
 def test_the_generator_loads_postgresql_with_copy(tmp_path):
-    """On PostgreSQL the generator writes with COPY, the totals trigger off during the
-    load: the deals are as on SQLite, the totals a recount, the schema (indexes, the
-    enabled trigger) what the migrations and enabling the plugin create, and the
-    sequences continue after the generated ids."""
+    """On PostgreSQL the generator writes with COPY, the sales triggers off during the
+    load: the deals are as on SQLite, the totals and stage entries a recount, the schema
+    (indexes, the enabled triggers) what the migrations and enabling the plugin create,
+    and the sequences continue after the generated ids."""
     from core.db import db
     from core.plugin_system import services as plugin_services
     from tests.conftest import _database_url, _initialise, make_app
@@ -907,6 +965,10 @@ def test_the_generator_loads_postgresql_with_copy(tmp_path):
             assert following == top + 1, table
         conn.execute(sa.text("UPDATE sales_deals SET stage_id = 2 WHERE id % 7 = 0"))
         conn.execute(sa.text("UPDATE sales_deals SET amount = amount + 1 WHERE id % 5 = 0"))
+        conn.execute(sa.text("UPDATE sales_deals SET owner_id = NULL WHERE id % 13 = 0"))
+        conn.execute(sa.text("DELETE FROM sales_stage_changes WHERE deal_id % 11 = 0"))
+        conn.execute(sa.text("DELETE FROM sales_deal_lines WHERE deal_id % 11 = 0"))
+        conn.execute(sa.text("DELETE FROM sales_deals WHERE id % 11 = 0"))
         _check_totals(conn)
     engine.dispose()
 

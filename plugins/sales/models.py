@@ -227,6 +227,10 @@ class StageChange(db.Model):
         sa.ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     note: Mapped[str] = mapped_column(sa.Text, default="")
+    # When this deal last entered the same stage before this entry (NULL for its first
+    # entry into the stage). Set by a database trigger (migration 0010_stage_entries), never
+    # by the app: the funnel subtracts the entries whose previous entry is in its period.
+    previous_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class StageTotal(db.Model):
@@ -247,3 +251,22 @@ class StageTotal(db.Model):
     source_key: Mapped[str] = mapped_column(sa.String(40), primary_key=True)  # "" for none
     deals: Mapped[int] = mapped_column(default=0)
     amount_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class StageEntry(db.Model):
+    """How many times deals entered a stage on a day (UTC), per deal owner and currency:
+    the funnel's counts without reading every stage change. Kept by database triggers on
+    ``sales_stage_changes`` and ``sales_deals`` (migration ``0010_stage_entries``), which
+    also move a deal's entries when its owner or currency changes and subtract them when
+    it is deleted. ``owner_key`` is the owner's id, 0 for a deal without an owner."""
+
+    __tablename__ = "sales_stage_entries"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    stage_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("sales_stages.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    owner_key: Mapped[int] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), primary_key=True)
+    entries: Mapped[int] = mapped_column(default=0)

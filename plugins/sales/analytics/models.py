@@ -45,6 +45,17 @@ sa.Index(
     StageChange.__table__.c.at,
     StageChange.__table__.c.deal_id,
 )
+# Only the re-entries of a deal into a stage (migration 0010_stage_entries): the funnel
+# subtracts those whose previous entry falls in its period.
+sa.Index(
+    "ix_sales_stage_changes_reentries",
+    StageChange.__table__.c.to_stage_id,
+    StageChange.__table__.c.at,
+    StageChange.__table__.c.previous_at,
+    StageChange.__table__.c.deal_id,
+    sqlite_where=StageChange.__table__.c.previous_at.is_not(None),
+    postgresql_where=StageChange.__table__.c.previous_at.is_not(None),
+)
 sa.Index(
     "ix_sales_deals_closed_report",
     Deal.__table__.c.closed_at,
@@ -54,6 +65,18 @@ sa.Index(
     Deal.__table__.c.amount,
     Deal.__table__.c.lost_reason_id,
     Deal.__table__.c.created_at,
+)
+# ABC of clients: the won deals closed in a period with what it sums and filters by
+# (migration 0010_stage_entries).
+sa.Index(
+    "ix_sales_deals_won",
+    Deal.__table__.c.stage_id,
+    Deal.__table__.c.closed_at,
+    Deal.__table__.c.client_id,
+    Deal.__table__.c.amount,
+    Deal.__table__.c.owner_id,
+    Deal.__table__.c.pipeline_id,
+    Deal.__table__.c.currency,
 )
 sa.Index(
     "ix_sales_deals_created_report",

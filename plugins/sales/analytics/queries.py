@@ -7,6 +7,7 @@ and stage changes are only ever read through aggregate queries.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -174,6 +175,29 @@ def money(value: Any) -> Decimal:
     if value is None:
         return Decimal("0.00")
     return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def first_rows_and_cents(query: sa.Select, keep: int) -> tuple[list[tuple], array]:
+    """The first ``keep`` rows of ``query`` as the database driver returns them, and the
+    last column of every row (whole cents) as a compact array, read in the session's
+    transaction. For queries of hundreds of thousands of rows: building SQLAlchemy's rows
+    took longer than the query (0.3 s of 220,000 clients' revenues), and keeping every row
+    as a tuple grew each web worker by 10+ MiB."""
+    result = db.session.connection().execute(query)
+    try:
+        cursor = result.cursor
+        first = cursor.fetchmany(keep) if keep else []
+        cents = array("q", [row[-1] for row in first])
+        while rows := cursor.fetchmany(10_000):
+            cents.extend([row[-1] for row in rows])
+        return first, cents
+    finally:
+        result.close()
+
+
+def cents(total: Any) -> sa.ColumnElement[int]:
+    """A sum of money columns as whole cents (an exact integer on either database)."""
+    return sa.cast(sa.func.round(total * 100), sa.BigInteger)
 
 
 def ratio(part: Any, whole: Any) -> float | None:
