@@ -1,7 +1,7 @@
 """sales board: a manager's own cards of a column straight from an index
 
-Revision ID: 0010_board_owner_cards
-Revises: 0009_stage_changes_deal_stage
+Revision ID: 0011_board_owner_cards
+Revises: 0010_stage_entries
 Create Date: 2026-11-26
 
 ``ix_sales_deals_owner_board (owner_id, pipeline_id, stage_id, id)``: the board of a
@@ -14,8 +14,8 @@ SQLite). The owner comes first so that the board of every deal cannot take it fo
 
 from alembic import op
 
-revision = "0010_board_owner_cards"
-down_revision = "0009_stage_changes_deal_stage"
+revision = "0011_board_owner_cards"
+down_revision = "0010_stage_entries"
 branch_labels = None
 depends_on = None
 
