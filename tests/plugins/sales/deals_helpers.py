@@ -22,6 +22,15 @@ def sales_on(app) -> None:
     enable(app, "sales")
 
 
+def trigger_names() -> set[str]:
+    """The user-defined triggers of the database (inside an app context)."""
+    if db.engine.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    else:
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+    return set(db.session.execute(sa.text(query)).scalars())
+
+
 def new_client(app, name: str = "Okna Plus", owner_id: int | None = None) -> int:
     with app.app_context():
         data = {"kind": "company", "name": name}

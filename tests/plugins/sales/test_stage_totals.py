@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from core.db import db
 from plugins.sales.models import Deal, Stage, StageTotal
 from tests.conftest import QueryCounter, login
-from tests.plugins.sales.deals_helpers import manager, new_client, reason_id, sales_on, stages
+from tests.plugins.sales.deals_helpers import (
+    manager,
+    new_client,
+    reason_id,
+    sales_on,
+    stages,
+    trigger_names,
+)
 
 
 @pytest.fixture
@@ -231,21 +238,12 @@ def test_the_deal_card_asks_a_fixed_number_of_queries(sales, app, api):
 
 def test_the_triggers_exist_after_the_migrations(sales):
     with sales.app_context():
+        names = trigger_names()
         if db.engine.dialect.name == "sqlite":
-            names = set(
-                db.session.execute(
-                    sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-                ).scalars()
-            )
             assert {
                 "sales_deals_totals_insert",
                 "sales_deals_totals_delete",
                 "sales_deals_totals_update",
             } <= names
         else:
-            names = set(
-                db.session.execute(
-                    sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
-                ).scalars()
-            )
             assert "sales_deals_stage_totals" in names
