@@ -200,7 +200,14 @@ def history_items(client, user, kinds, before, limit) -> list[TimelineItem]:
     # it finds, instead of walking the whole audit log newest first and testing each one.
     merged = sa.select(Client.id).where(Client.merged_into_id == client.id)
     ids = sa.union_all(sa.select(sa.literal(client.id)), merged)
-    condition = sa.and_(AuditLog.entity == "clients", AuditLog.entity_id.in_(ids))
+    if db.engine.dialect.name == "postgresql":
+        # As an array: "= ANY(array(...))" is an index condition of (entity, entity_id);
+        # "IN (subquery)" was a filter, and PostgreSQL walked the whole audit log newest
+        # first testing each entry (5.7 s a card with 2,000,000 entries).
+        in_ids = AuditLog.entity_id == sa.any_(sa.func.array(ids.scalar_subquery()))
+    else:
+        in_ids = AuditLog.entity_id.in_(ids)
+    condition = sa.and_(AuditLog.entity == "clients", in_ids)
     contact_ids = [c.id for c in client.contacts]
     if contact_ids:
         condition = sa.or_(
