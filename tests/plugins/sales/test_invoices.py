@@ -298,7 +298,11 @@ def test_payments_partial_then_full_and_over_payment_refused(sales, app, api):
     deal_id = _deal(app)
     invoice = api.post(f"/api/v1/sales/deals/{deal_id}/invoices", json={}).get_json()
     paid: list[str] = []
-    events.on_invoice_paid(lambda inv, actor: paid.append(inv.number))
+
+    def listener(inv, actor):
+        paid.append(inv.number)
+
+    events.on_invoice_paid(listener)
     url = f"/api/v1/sales/invoices/{invoice['id']}/payments"
     today = date.today().isoformat()
     try:
@@ -331,7 +335,9 @@ def test_payments_partial_then_full_and_over_payment_refused(sales, app, api):
         filtered = api.get("/api/v1/sales/invoices?status=paid").get_json()["items"]
         assert [i["id"] for i in filtered] == [invoice["id"]]
     finally:
-        events._listeners.clear()
+        # Only this test's own: the automation's listener (registered when its module was
+        # imported) must stay for the tests that run after this one.
+        events._listeners.remove(listener)
 
 
 def test_cancel_and_accounting_sync(sales, app, api):
