@@ -6,7 +6,8 @@ import os
 import re
 import shutil
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -240,6 +241,27 @@ class QueryCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+def run_at_once(app, work: Callable[[], None], threads: int) -> list[BaseException]:
+    """``work()`` in ``threads`` threads started together, each in an app context of its
+    own (so its own database session, removed when it ends): what they raised, if any."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with app.app_context():
+                work()
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - returned to the test
+            failures.append(exc)
+
+    started = [threading.Thread(target=run) for _ in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join(timeout=120)
+    return failures
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 from core.clients import services as clients
 from core.clients.schemas import ContactInSchema
 from core.db import db
-from tests.conftest import api_token, make_user
+from tests.conftest import api_token, make_user, run_at_once
 
 PROPOSAL = """# Коммерческое предложение № {{ document.number }}
 
@@ -540,8 +540,6 @@ def test_generating_from_the_card_form(app, admin_client, api):
 
 
 def test_documents_generated_at_the_same_time_get_distinct_numbers(app, api):
-    import threading
-
     from core.clients.models import Client
     from core.documents import services
     from core.documents.models import DocumentTemplate
@@ -550,26 +548,15 @@ def test_documents_generated_at_the_same_time_get_distinct_numbers(app, api):
     client_id, _ = _client_with_contact(app)
     template_id = _template(api, "{{ document.number }}", "contract", "en")
     numbers: list[str] = []
-    failures: list[BaseException] = []
 
     def work() -> None:
-        try:
-            with app.app_context():
-                for _ in range(4):
-                    template = db.session.get(DocumentTemplate, template_id)
-                    client = db.session.get(Client, client_id)
-                    user = db.session.query(User).first()
-                    numbers.append(services.generate(template, client, user).number)
-                db.session.remove()
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            failures.append(exc)
+        for _ in range(4):
+            template = db.session.get(DocumentTemplate, template_id)
+            client = db.session.get(Client, client_id)
+            user = db.session.query(User).first()
+            numbers.append(services.generate(template, client, user).number)
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert run_at_once(app, work, threads=3) == []
     year = date.today().year
     assert sorted(numbers) == [f"CON-{year}-{n:04d}" for n in range(1, 13)]
 

@@ -19,7 +19,7 @@ from plugins.sales.invoices import events, services
 from plugins.sales.invoices.models import Invoice
 from plugins.sales.invoices.words import amount_in_words
 from plugins.sales.models import Deal, DealLine, Pipeline, Stage
-from tests.conftest import api_token, disable, enable, make_user, post_form
+from tests.conftest import api_token, disable, enable, make_user, post_form, run_at_once
 
 CLIENT_NAME = "ООО «Оконный Мир»"
 
@@ -237,31 +237,18 @@ def test_invoices_issued_at_the_same_time_get_distinct_numbers_and_their_own_pdf
     """Each invoice and its document are saved in one transaction: the numbers of invoices
     issued by three workers at once run without a gap or a repeat, and every invoice is
     recorded with the number and PDF of its own document."""
-    import threading
-
     from core.documents.models import Document
     from core.users.models import User
 
     deal_id = _deal(app)
-    failures: list[BaseException] = []
 
     def work() -> None:
-        try:
-            with app.app_context():
-                for _ in range(3):
-                    deal = db.session.get(Deal, deal_id)
-                    user = db.session.get(User, 1)
-                    services.issue_invoice(deal, actor=user)
-                db.session.remove()
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            failures.append(exc)
+        for _ in range(3):
+            deal = db.session.get(Deal, deal_id)
+            user = db.session.get(User, 1)
+            services.issue_invoice(deal, actor=user)
 
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == []
+    assert run_at_once(app, work, threads=3) == []
     year = date.today().year
     with app.app_context():
         invoices = db.session.execute(sa.select(Invoice).order_by(Invoice.number)).scalars().all()
