@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import os
 import re
+import weakref
 import zipfile
 
 import pytest
@@ -17,7 +19,7 @@ from core.audit.models import AuditLog
 from core.clients import custom_fields, services
 from core.clients.imports.models import ClientImport
 from core.clients.models import Client, ContactPerson, CustomField, Tag
-from core.db import db
+from core.db import cycle_collector_paused, db
 from core.settings.services import save as save_settings
 from core.users.models import User
 from tests.conftest import api_token, make_user
@@ -808,6 +810,8 @@ def test_an_import_that_stops_goes_on_where_it_stopped_without_doubles(app, api,
     assert stopped["status"] == "failed" and stopped["processed"] == 3
     assert "stopped after 3 rows" in stopped["message"]
     assert count_clients(app) == 3
+    # The run paused Python's cycle collector; stopping gave it back to the worker.
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     with app.app_context():
         db.session.execute(sa.text("DROP TRIGGER boom"))
         db.session.commit()
@@ -1025,6 +1029,26 @@ def test_large_files_are_checked_in_a_helper_process_with_the_same_outcome(app, 
     assert [c["name"] for c in api.get("/api/v1/clients?q=иван").get_json()["items"]] == [
         "Epsilon SRL"
     ]
+
+
+def test_runs_pausing_the_cycle_collector_share_the_pause_and_free_cycles_when_asked():
+    class Node:
+        pass
+
+    assert gc.isenabled()
+    with cycle_collector_paused() as collect:
+        assert not gc.isenabled() and gc.get_freeze_count() > 0
+        with cycle_collector_paused():  # a second import in the same worker
+            pass
+        assert not gc.isenabled()  # the first one still runs
+        node = Node()
+        node.itself = node
+        alive = weakref.ref(node)
+        del node
+        assert alive() is not None
+        collect()
+        assert alive() is None
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_an_import_goes_on_in_the_worker_when_the_helper_process_cannot_start(

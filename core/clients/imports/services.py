@@ -12,6 +12,7 @@ go on from where it stopped without importing a row twice.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import itertools
 import logging
@@ -59,7 +60,14 @@ from core.clients.models import (
     Tag,
     client_tags,
 )
-from core.db import bulk_writer, database_value, db, tuple_writer, utcnow
+from core.db import (
+    bulk_writer,
+    cycle_collector_paused,
+    database_value,
+    db,
+    tuple_writer,
+    utcnow,
+)
 from core.security import scoped
 from core.users.models import User
 from core.users.services import ValidationFailed
@@ -70,6 +78,9 @@ BATCH = 5000
 STALLED_AFTER = timedelta(minutes=15)
 # Smaller imports are checked in this process: starting a helper process takes a second.
 PARALLEL_FROM_ROWS = 5000
+# Python's cycle collector is paused while a run works (see core.db.cycle_collector_paused)
+# and collects the young objects after this many batches.
+COLLECT_EVERY = 20
 PREVIEW_ROWS = 20
 JOB = "core.import_clients"
 STAMP_KEYS = ("created_at", "updated_at", "version", "created_by_id")
@@ -339,8 +350,11 @@ def run_import(import_id: int) -> None:
             parsed = _parse_elsewhere(job, run)
         else:
             parsed = (parse_batch(b, *run.checking) for b in _batches(job, job.processed))
-        for rows in parsed:
-            run.process_rows(rows, describe=False)
+        with cycle_collector_paused() as collect:
+            for count, rows in enumerate(parsed, 1):
+                run.process_rows(rows, describe=False)
+                if count % COLLECT_EVERY == 0:
+                    collect()
         db.session.refresh(job)
         job.total_rows = job.processed
         job.status = "done"
@@ -386,15 +400,25 @@ _helper: dict[str, Any] = {}
 def _start_helper(
     content: bytes, kind: str, encoding: str, delimiter: str, skip: int, checking: tuple
 ) -> None:
-    """In the helper process: open the file once, after the ``skip`` rows already handled."""
+    """In the helper process: open the file once, after the ``skip`` rows already handled.
+
+    The process does nothing but check rows, so Python's cycle collector stays paused in
+    it (as in the writing process, see core.db.cycle_collector_paused), collecting the
+    young objects every ``COLLECT_EVERY`` batches."""
+    gc.freeze()
+    gc.disable()
     rows = reader.rows(content, kind, encoding, delimiter)
     _helper["rows"] = itertools.islice(rows, skip, None)
     _helper["checking"] = checking
+    _helper["batches"] = 0
 
 
 def _check_next_batch(size: int) -> list[Row]:
     """In the helper process: read and check the next ``size`` rows of the file ([] at its
     end)."""
+    _helper["batches"] += 1
+    if _helper["batches"] % COLLECT_EVERY == 0:
+        gc.collect(1)
     batch = list(itertools.islice(_helper["rows"], size))
     return parse_batch(batch, *_helper["checking"]) if batch else []
 
