@@ -17,11 +17,13 @@ import hashlib
 import itertools
 import logging
 import multiprocessing
+import tempfile
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -76,8 +78,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 5000
 STALLED_AFTER = timedelta(minutes=15)
-# Smaller imports are checked in this process: starting a helper process takes a second.
-PARALLEL_FROM_ROWS = 5000
+# Smaller imports are checked in this process: starting a helper process takes a second,
+# and its first batch is checked here meanwhile (see _parse_elsewhere).
+PARALLEL_FROM_ROWS = 2 * BATCH
 # Python's cycle collector is paused while a run works (see core.db.cycle_collector_paused)
 # and collects the young objects after this many batches.
 COLLECT_EVERY = 20
@@ -398,16 +401,17 @@ _helper: dict[str, Any] = {}
 
 
 def _start_helper(
-    content: bytes, kind: str, encoding: str, delimiter: str, skip: int, checking: tuple
+    path: str, kind: str, encoding: str, delimiter: str, skip: int, checking: tuple
 ) -> None:
-    """In the helper process: open the file once, after the ``skip`` rows already handled.
+    """In the helper process: open the file (a copy at ``path``) once, after the ``skip``
+    rows already handled.
 
     The process does nothing but check rows, so Python's cycle collector stays paused in
     it (as in the writing process, see core.db.cycle_collector_paused), collecting the
     young objects every ``COLLECT_EVERY`` batches."""
     gc.freeze()
     gc.disable()
-    rows = reader.rows(content, kind, encoding, delimiter)
+    rows = reader.rows(Path(path).read_bytes(), kind, encoding, delimiter)
     _helper["rows"] = itertools.islice(rows, skip, None)
     _helper["checking"] = checking
     _helper["batches"] = 0
@@ -427,47 +431,68 @@ def _parse_elsewhere(job: ClientImport, run: Run) -> Iterator[list[Row]]:
     """Read and check rows in a helper process while this one writes the batches already
     checked: reading and checking (phone numbers above all) and writing take about as long,
     and each has a core. The helper is given the file once and reads it itself, so the rows'
-    cells never travel between the processes, only the checked rows.
+    cells never travel between the processes, only the checked rows. The first batch is
+    checked here while the helper starts (a new interpreter takes a second or more), so
+    writing begins at once.
 
     A few batches are in flight at a time, so memory stays flat; the order is kept. Should
     the helper fail, the rest of the file is read and checked here.
     """
     content = _content(job)
     skip = job.processed
-    handed = 0  # rows checked by the helper and handed on
     size = BATCH
-    try:
-        pool = ProcessPoolExecutor(
-            max_workers=1,
-            mp_context=helper_context(),
-            initializer=_start_helper,
-            initargs=(content, job.file_kind, job.encoding, job.delimiter, skip, run.checking),
-        )
-    except Exception:  # noqa: BLE001 - no helper process: the import still runs, slower
-        log.warning("import %s: no helper process; checking rows here", run.job.id, exc_info=True)
-        pool = None
-    if pool is not None:
-        with pool:
-            pending: deque = deque()
-            try:
-                for _ in range(3):
-                    pending.append(pool.submit(_check_next_batch, size))
-                while pending:
-                    rows = pending.popleft().result()
-                    if len(rows) == size:
-                        pending.append(pool.submit(_check_next_batch, size))
-                    elif not rows:
-                        break
-                    handed += len(rows)
-                    yield rows
-                return
-            except reader.FileRefused:
-                raise  # the file cannot be read further: the run stops, saying why
-            except Exception:  # noqa: BLE001 - checked here again; a real error recurs
-                # The helper could not start or died: check the rest here, slower.
-                log.warning("import %s: checking rows in the worker itself", run.job.id)
-                for future in pending:
-                    future.cancel()
+    handed = 0  # rows checked (here or by the helper) and handed on
+    # The helper reads the file from a copy on disk: handed over through the pipe that
+    # starts the process, its megabytes would keep this process waiting until the new
+    # interpreter is up and reads them.
+    with tempfile.NamedTemporaryFile(prefix="crm-import-", suffix=".data") as copy:
+        copy.write(content)
+        copy.flush()
+        try:
+            pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=helper_context(),
+                initializer=_start_helper,
+                initargs=(
+                    copy.name,
+                    job.file_kind,
+                    job.encoding,
+                    job.delimiter,
+                    skip + size,
+                    run.checking,
+                ),
+            )
+        except Exception:  # noqa: BLE001 - no helper process: the import still runs, slower
+            log.warning("import %s: no helper; checking rows here", run.job.id, exc_info=True)
+            pool = None
+        if pool is not None:
+            with pool:
+                pending: deque = deque()
+                try:
+                    for _ in range(3):
+                        pending.append(pool.submit(_check_next_batch, size))  # starts it
+                    first = next(_batches(job, skip, content), [])
+                    handed = len(first)
+                    if first:
+                        yield parse_batch(first, *run.checking)
+                    if len(first) < size:
+                        pending.clear()  # the file ended within the first batch
+                    while pending:
+                        rows = pending.popleft().result()
+                        if len(rows) == size:
+                            pending.append(pool.submit(_check_next_batch, size))
+                        elif not rows:
+                            break
+                        handed += len(rows)
+                        yield rows
+                    return
+                except reader.FileRefused:
+                    raise  # the file cannot be read further: the run stops, saying why
+                except Exception:  # noqa: BLE001 - checked here again; a real error recurs
+                    # The helper could not start or died: check the rest here, slower.
+                    log.warning("import %s: checking rows in the worker itself", run.job.id)
+                    for future in pending:
+                        future.cancel()
     for batch in _batches(job, skip + handed, content):
         yield parse_batch(batch, *run.checking)
 
