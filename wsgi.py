@@ -1,5 +1,5 @@
 """WSGI entry point for gunicorn or waitress: ``gunicorn wsgi:app``."""
 
-from core import create_app
+from core import create_app, freeze_startup
 
-app = create_app()
+app = freeze_startup(create_app())

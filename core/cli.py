@@ -145,9 +145,9 @@ def run(host: str, port: int, workers: int) -> None:
             self.cfg.set("timeout", 120)
 
         def load(self):
-            from core import create_app
+            from core import create_app, freeze_startup
 
-            return create_app()
+            return freeze_startup(create_app())
 
     click.echo(f"Serving on http://{host}:{port}/ with {workers} workers")
     Server().run()
