@@ -459,6 +459,31 @@ def test_a_deal_dragged_across_the_board_gets_the_stages_task(page, server):
         _stop(worker)
 
 
+def test_a_new_deals_client_is_picked_from_suggestions_while_typing(page, server):
+    """The deal form's client field suggests the clients the search finds as the user types
+    (picker.js asks /clients/pick); the picked "Name (#id)" is the deal's client."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
+    token = _api_post(
+        server, "/api/v1/auth/token", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )["token"]
+    client = _api_post(server, "/api/v1/clients", {"name": "Ferestre Moldova SRL"}, token)
+    page.goto("/login")
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto("/sales/deals/new")
+    page.fill("#title", "Windows for the new office")
+    page.locator("#client_id").press_sequentially("ferestre", delay=20)
+    label = f"Ferestre Moldova SRL (#{client['id']})"
+    expect(page.locator(f'#client_id-options option[value="{label}"]')).to_be_attached()
+    page.fill("#client_id", label)  # what choosing the suggestion puts in the field
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("h1")).to_contain_text("Windows for the new office")
+    expect(page.locator("main")).to_contain_text("Ferestre Moldova SRL")
+
+
 def test_a_duplicate_scan_runs_in_the_worker_while_the_page_follows_it(page, server):
     """Start a scan with no worker running: the page shows it waiting with a progress bar.
     Start `crm worker`: the page's script follows the scan and shows the pairs when it is

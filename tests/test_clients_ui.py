@@ -153,6 +153,30 @@ def test_contact_persons_are_added_on_the_card(app, admin_client):
     assert "Enter at least a first or last name" in admin_client.get(card).get_data(as_text=True)
 
 
+def test_a_related_client_is_picked_by_name_on_the_card(app, admin_client):
+    from core.clients import services
+
+    with app.app_context():
+        child = services.create_client({"kind": "company", "name": "Okna Sud"}).id
+        parent = services.create_client({"kind": "company", "name": "Okna Holding"}).id
+    card = admin_client.get(f"/clients/{child}").get_data(as_text=True)
+    assert 'data-client-picker="/clients/pick"' in card
+    unknown = post_form(
+        admin_client,
+        f"/clients/{child}/relations",
+        {"kind": "subsidiary_of", "other_id": "Okna Nowhere"},
+    )
+    page = admin_client.get(unknown.headers["Location"]).get_data(as_text=True)
+    assert "No client you may see is named" in page
+    post_form(
+        admin_client,
+        f"/clients/{child}/relations",
+        {"kind": "subsidiary_of", "other_id": "okna holding"},
+    )
+    relations = admin_client.get(f"/clients/{child}").get_data(as_text=True)
+    assert f'href="/clients/{parent}"' in relations
+
+
 def test_trash_from_the_card_and_restore_from_the_trash_page(app, admin_client):
     post_form(admin_client, "/clients/new", _form({"name": "Trashy Co"}), page="/clients/new")
     client = _client(app, "Trashy Co")

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -497,6 +499,64 @@ def detail(client_id: int, user: Any) -> Row | None:
         ).all()
     ]
     return row
+
+
+# What a client field takes besides a name: its number ("123", "#123") or the picker's
+# suggestion "Name (#123)".
+_PICKED_NUMBER = re.compile(r"#?\s*([0-9]{1,18})|.*\(#([0-9]{1,18})\)", re.DOTALL)
+
+
+class NotPicked(ValueError):
+    """What the user typed in a client field names no single client they may see."""
+
+
+def picked(text: str, user: Any) -> Client:
+    """The client a user meant in a client field of a form: its number ("123", "#123"),
+    the picker's suggestion ("Alfa SRL (#123)") or its name as the registry has it (letter
+    case, accents and spacing aside). Only live clients the user may see count. Raises
+    ``NotPicked`` with the reason for the user when none or several are meant."""
+    text = (text or "").strip()
+    if not text:
+        raise NotPicked(_("Choose a client: type a part of its name and pick it."))
+    number = _PICKED_NUMBER.fullmatch(text)
+    if number is not None:
+        client_id = int(number.group(1) or number.group(2))
+        client = get_visible(client_id, user)
+        if client is None:
+            raise NotPicked(_("No client you may see has the number %(number)s.", number=client_id))
+        return client
+    query = scoped(
+        sa.select(Client)
+        .where(Client.name_key == normalise.name_key(text), Client.deleted_at.is_(None))
+        .order_by(Client.id)
+        .limit(6),
+        user,
+        "clients",
+        Client.owner_id,
+    )
+    found = list(db.session.execute(query).scalars())
+    if not found:
+        raise NotPicked(
+            _(
+                "No client you may see is named “%(name)s”: type a part of its name and pick it.",
+                name=text,
+            )
+        )
+    if len(found) > 1:
+        numbers = ", ".join(f"#{c.id}" for c in found[:5])
+        raise NotPicked(
+            _(
+                "Several clients are named “%(name)s” (%(numbers)s): pick one.",
+                name=text,
+                numbers=numbers,
+            )
+        )
+    return found[0]
+
+
+def pick_label(client: Any) -> str:
+    """How the picker shows a client, and what ``picked`` takes back: "Name (#123)"."""
+    return f"{client.name} (#{client.id})"
 
 
 def get_visible(client_id: int, user: Any, include_trash: bool = False) -> Client | None:

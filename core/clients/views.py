@@ -13,6 +13,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -111,6 +112,28 @@ def _list_query() -> queries.ClientQuery:
         if values:
             args[name] = values
     return list_params(LIST_QUERY.load(args))
+
+
+@bp.route("/pick")
+@requires("clients.view")
+def pick():
+    """Suggestions for a client field of a form (core/web/static/picker.js): up to ten live
+    clients the user may see matching what was typed, as the list's search finds them
+    (name, phone, e-mail, tax id, a word). Each is labelled as ``queries.picked`` takes it
+    back: "Name (#123)"."""
+    q = request.args.get("q", "").strip()[:200]
+    items: list[dict[str, Any]] = []
+    if len(q) >= 2:
+        try:
+            rows, _next = queries.page(queries.ClientQuery(q=q, limit=10), current_principal())
+        except (ValidationFailed, queries.BadCursor):
+            rows = []
+        for row in rows:
+            detail = (
+                row.phones[0].e164 if row.phones else (row.emails[0].email if row.emails else "")
+            )
+            items.append({"id": row.id, "label": queries.pick_label(row), "detail": detail})
+    return jsonify(items=items)
 
 
 @bp.route("/")
@@ -649,11 +672,10 @@ def contact_move(client_id: int, contact_id: int):
 @requires("clients.edit")
 def relation_add(client_id: int):
     client = queries.get_visible(client_id, current_principal()) or abort(404)
-    other_id = request.form.get("other_id", "")
-    user = current_principal()
-    other = queries.get_visible(parse_id(other_id), user) if parse_id(other_id) else None
-    if other is None:
-        flash(_("Choose a client you may see (its number is on its card)."), "error")
+    try:
+        other = queries.picked(request.form.get("other_id", ""), current_principal())
+    except queries.NotPicked as exc:
+        flash(str(exc), "error")
     else:
         try:
             services.add_relation(client, other, request.form.get("kind", ""))

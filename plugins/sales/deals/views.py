@@ -23,7 +23,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from core import spreadsheets
-from core.clients.models import Client, ContactPerson
+from core.clients import queries as client_queries
+from core.clients.models import ContactPerson
 from core.db import db, utcnow
 from core.ids import parse_id
 from core.security import current_actor, current_principal, requires
@@ -288,21 +289,35 @@ FIELDS = (
 )
 
 
-def _form_data(creating: bool) -> dict[str, Any]:
+def _form_data(creating: bool) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The form's fields for the deal service, and the error of the client field when what
+    was typed there names no single client the user may see (the field then goes to the
+    service empty, so the service reports the other fields too)."""
     form = request.form
     data: dict[str, Any] = {k: form.get(k, "") for k in FIELDS if k in form}
     if creating:
         for key in ("pipeline_id", "stage_id"):
             if form.get(key):
                 data[key] = form.get(key)
-    return data
+    errors: dict[str, list[str]] = {}
+    if "client_id" in data:
+        try:
+            data["client_id"] = client_queries.picked(data["client_id"], current_principal()).id
+        except client_queries.NotPicked as exc:
+            errors["client_id"] = [str(exc)]
+            data["client_id"] = ""
+    return data, errors
+
+
+def _refused(exc: ValidationFailed, picking: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {**exc.errors, **picking}
 
 
 def _form_page(deal: Deal | None, values: dict[str, Any], errors: dict, status: int = 422):
     client = None
     client_id = parse_id(str(values.get("client_id") or ""))
-    if client_id:
-        client = db.session.get(Client, client_id)
+    if client_id and not errors.get("client_id"):
+        client = client_queries.get_visible(client_id, current_principal())
     contacts = []
     if client is not None:
         contacts = db.session.execute(
@@ -331,12 +346,13 @@ def _form_page(deal: Deal | None, values: dict[str, Any], errors: dict, status: 
 @requires("sales.deals.edit")
 def new():
     if request.method == "POST":
-        data = _form_data(creating=True)
+        data, picking = _form_data(creating=True)
         try:
             deal = services.create_deal(data, current_actor())
         except ValidationFailed as exc:
             db.session.rollback()
-            return _form_page(None, data, exc.errors)
+            typed = {**data, "client_id": request.form.get("client_id", "")} if picking else data
+            return _form_page(None, typed, _refused(exc, picking))
         flash(_("The deal is saved."), "success")
         return redirect(url_for(".card", deal_id=deal.id))
     values = {
@@ -360,14 +376,16 @@ def _values_of(deal: Deal) -> dict[str, Any]:
 def edit(deal_id: int):
     deal = _visible_or_404(deal_id)
     if request.method == "POST":
-        data = _form_data(creating=False)
+        data, picking = _form_data(creating=False)
         data["version"] = parse_id(request.form.get("version"))
         try:
             services.update_deal(deal, data, current_actor())
         except ValidationFailed as exc:
             db.session.rollback()
             values = {**data, "version": deal.version if exc.status == 409 else data["version"]}
-            return _form_page(deal, values, exc.errors, exc.status)
+            if picking:
+                values["client_id"] = request.form.get("client_id", "")
+            return _form_page(deal, values, _refused(exc, picking), exc.status)
         flash(_("The deal is saved."), "success")
         return redirect(url_for(".card", deal_id=deal.id))
     return _form_page(deal, _values_of(deal), {})

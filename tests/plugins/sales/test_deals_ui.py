@@ -11,8 +11,24 @@ import sqlalchemy as sa
 
 from core.db import db
 from plugins.sales.models import Deal, Pipeline, StageChange
-from tests.conftest import QueryCounter, api_token, csrf_token, disable, enable, login, post_form
-from tests.plugins.sales.deals_helpers import manager, new_client, reason_id, sales_on, stages
+from tests.conftest import (
+    QueryCounter,
+    api_token,
+    csrf_token,
+    disable,
+    enable,
+    login,
+    make_user,
+    post_form,
+)
+from tests.plugins.sales.deals_helpers import (
+    SALES_PERMISSIONS,
+    manager,
+    new_client,
+    reason_id,
+    sales_on,
+    stages,
+)
 
 
 @pytest.fixture
@@ -89,6 +105,74 @@ def test_a_deal_is_created_edited_and_deleted_in_the_ui(sales, admin_client):
     assert bad.status_code == 422 and 'id="currency-error"' in bad.get_data(as_text=True)
     assert post_form(admin_client, f"/sales/deals/{deal_id}/delete").status_code == 302
     assert admin_client.get(f"/sales/deals/{deal_id}").status_code == 404
+
+
+def test_the_deal_form_takes_the_client_by_name_or_pick_and_refuses_what_names_none_or_several(
+    sales, admin_client
+):
+    okna = new_client(sales, "Okna Plus")
+    new_client(sales, "Dveri Nord")
+    new_client(sales, "Dveri Nord")
+    stage = str(stages(sales)["Measurements"])
+    form = {"title": "Balcony", "owner_id": "1", "amount": "100", "stage_id": stage}
+
+    # What the picker suggests: the clients the search finds, labelled "Name (#id)".
+    picked = admin_client.get("/clients/pick?q=okna").get_json()["items"]
+    assert [i["label"] for i in picked] == [f"Okna Plus (#{okna})"]
+    assert admin_client.get("/clients/pick?q=o").get_json()["items"] == []
+
+    for typed in (picked[0]["label"], "okna  plus", f"#{okna}"):
+        response = post_form(admin_client, "/sales/deals/new", {**form, "client_id": typed})
+        assert response.status_code == 302, typed
+    for typed, reason in (
+        ("Dveri Nord", "Several clients are named"),
+        ("Nobody Ltd", "No client you may see is named"),
+        ("", "Choose a client"),
+    ):
+        refused = post_form(
+            admin_client, "/sales/deals/new", {**form, "client_id": typed, "amount": "-"}
+        )
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 422 and reason in page, typed
+        assert 'id="amount-error"' in page  # the other fields are checked too
+        assert f'value="{typed}"' in page  # what was typed stays in the field
+    with sales.app_context():
+        deals = db.session.execute(sa.select(Deal.client_id)).scalars().all()
+    assert deals == [okna, okna, okna]
+    # Editing keeps the client shown as the picker labels it.
+    edit = admin_client.get(f"/sales/deals/{_first_deal(sales)}/edit").get_data(as_text=True)
+    assert f'value="Okna Plus (#{okna})"' in edit
+
+
+def test_a_manager_cannot_pick_or_name_a_client_outside_their_scope(sales):
+    anna = make_user(sales, "anna@example.com", SALES_PERMISSIONS, scopes={"clients": "own"})
+    boris = make_user(sales, "boris@example.com", SALES_PERMISSIONS, scopes={"clients": "own"})
+    hidden = new_client(sales, "Okna Boris", owner_id=boris)
+    new_client(sales, "Okna Anna", owner_id=anna)
+    browser = sales.test_client()
+    login(browser, "anna@example.com")
+    labels = [i["label"] for i in browser.get("/clients/pick?q=okna").get_json()["items"]]
+    assert labels == [label for label in labels if "Boris" not in label] and labels
+    for typed in ("Okna Boris", f"#{hidden}", f"Okna Boris (#{hidden})"):
+        refused = post_form(
+            browser,
+            "/sales/deals/new",
+            {"title": "X", "client_id": typed, "owner_id": str(anna), "amount": "1"},
+        )
+        page = refused.get_data(as_text=True)
+        assert refused.status_code == 422 and 'id="client_id-error"' in page
+        assert typed.startswith("Okna") or "Okna Boris" not in page
+    # The form opened for a client the manager may not see does not show its name either.
+    assert "Okna Boris" not in browser.get(f"/sales/deals/new?client_id={hidden}").get_data(
+        as_text=True
+    )
+    with sales.app_context():
+        assert db.session.execute(sa.select(sa.func.count(Deal.id))).scalar() == 0
+
+
+def _first_deal(app) -> int:
+    with app.app_context():
+        return db.session.execute(sa.select(sa.func.min(Deal.id))).scalar_one()
 
 
 def test_the_lines_editor_saves_lines_and_refuses_a_negative_quantity(sales, admin_client, api):
