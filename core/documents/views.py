@@ -82,12 +82,7 @@ def render_documents_panel(client: Client, user: Any) -> str:
 
 def render_attachments_panel(client: Client, user: Any) -> str:
     return render_template(
-        "documents/panel_attachments.html",
-        client=client,
-        files=attachments.record_attachments("client", client.id),
-        allowed=", ".join(attachments.ALLOWED),
-        max_mb=attachments.max_bytes() // (1024 * 1024),
-        may_delete=lambda a: attachments.may_delete(a, user),
+        "documents/panel_attachments.html", **attachments.panel("client", client.id, user)
     )
 
 

@@ -234,6 +234,7 @@ def export(fmt: str):
 @bp.route("/deals/<int:deal_id>")
 @requires("sales.view")
 def card(deal_id: int):
+    from core.documents import attachments
     from core.interactions import comments
     from core.tasks import services as task_services
     from core.tasks.models import Task
@@ -265,6 +266,7 @@ def card(deal_id: int):
         comments=notes,
         authors=authors,
         kind_labels=KIND_LABELS,
+        **attachments.panel("sales.deal", deal.id, user),
     )
 
 

@@ -175,6 +175,39 @@ def _first_deal(app) -> int:
         return db.session.execute(sa.select(sa.func.min(Deal.id))).scalar_one()
 
 
+def test_files_are_attached_to_a_deal_on_its_card_and_kept_from_other_managers(sales, api):
+    anna = make_user(
+        sales,
+        "anna@example.com",
+        [*SALES_PERMISSIONS, "documents.attach"],
+        scopes={"sales.deals": "own", "clients": "all"},
+    )
+    manager(sales, "boris@example.com")
+    deal_id = _create(api, new_client(sales), owner_id=anna)[0]
+    browser = sales.test_client()
+    login(browser, "anna@example.com")
+    card = browser.get(f"/sales/deals/{deal_id}").get_data(as_text=True)
+    assert f'action="/documents/attachments/sales.deal/{deal_id}"' in card
+    uploaded = browser.post(
+        f"/documents/attachments/sales.deal/{deal_id}",
+        data={
+            "file": (io.BytesIO("name;qty\nОкно;12\n".encode()), "замер.csv"),
+            "csrf_token": csrf_token(browser, f"/sales/deals/{deal_id}"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 302 and uploaded.headers["Location"].endswith(
+        f"/sales/deals/{deal_id}"
+    )
+    card = browser.get(f"/sales/deals/{deal_id}").get_data(as_text=True)
+    link = re.search(r'href="(/documents/attachments/\d+)">замер.csv<', card)
+    assert link, "the file is listed on the deal card"
+    assert browser.get(link.group(1)).data == "name;qty\nОкно;12\n".encode()
+    boris = sales.test_client()
+    login(boris, "boris@example.com")
+    assert boris.get(link.group(1)).status_code == 404
+
+
 def test_the_lines_editor_saves_lines_and_refuses_a_negative_quantity(sales, admin_client, api):
     deal_id = _create(api, new_client(sales))[0]
     good = post_form(
