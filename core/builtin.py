@@ -393,7 +393,7 @@ def reports() -> list[Report]:
 @hookimpl
 def client_merged(survivor, merged_ids: list[int]) -> None:
     # Calls, comments, tasks, documents and files of merged clients belong to the survivor
-    # from now on (their rows keep who did what and when).
+    # from now on (their rows keep who did what and when). The merge commits, not we.
     from core.db import db
     from core.documents.models import Attachment, Document
     from core.interactions.models import Comment, Interaction
@@ -409,7 +409,6 @@ def client_merged(survivor, merged_ids: list[int]) -> None:
             .where(model.record_kind == "client", model.record_id.in_(merged_ids))
             .values(record_id=survivor.id)
         )
-    db.session.commit()
 
 
 @hookimpl

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, declared_attr, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -159,6 +159,50 @@ def cycle_collector_paused() -> Iterator[Callable[[], None]]:
                 gc.unfreeze()
                 if _collector_was_enabled:
                     gc.enable()
+
+
+class CommitForbidden(RuntimeError):
+    """A commit or rollback by code that works inside its caller's transaction."""
+
+
+_CALLER_COMMITS = "crm_caller_commits"
+
+
+@contextmanager
+def caller_commits(purpose: str) -> Iterator[Callable[[], None]]:
+    """Run code that works inside the current transaction, which its caller commits once
+    (``client_merged`` implementations): ``db.session.commit()`` raises CommitForbidden
+    while the block runs, so such code cannot save the caller's change half done.
+
+    The yielded check flushes (a bad row fails there, not at the caller's commit) and
+    raises CommitForbidden when the transaction was rolled back meanwhile; call it after
+    each piece of such code.
+    """
+    session = db.session()
+    session.flush()
+    transaction = session.get_transaction()
+
+    def check() -> None:
+        if session.get_transaction() is not transaction:
+            raise CommitForbidden(f"{purpose} must not roll back: the caller's work is lost")
+        session.flush()
+
+    previous = session.info.get(_CALLER_COMMITS)
+    session.info[_CALLER_COMMITS] = purpose
+    try:
+        yield check
+    finally:
+        if previous is None:
+            session.info.pop(_CALLER_COMMITS, None)
+        else:
+            session.info[_CALLER_COMMITS] = previous
+
+
+@event.listens_for(Session, "before_commit")
+def _refuse_commit(session: Session) -> None:
+    purpose = session.info.get(_CALLER_COMMITS)
+    if purpose:
+        raise CommitForbidden(f"{purpose} must not commit: its caller commits once, at the end")
 
 
 def database_value(conn: sa.Connection, column: sa.Column, value: Any) -> Any:

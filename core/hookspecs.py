@@ -399,9 +399,28 @@ def client_restored(app: Flask, client: Client) -> None:
 def client_merged(app: Flask, survivor: Client, merged_ids: list[int]) -> None:
     """Move the plugin's references from merged clients to the surviving one.
 
-    Called after core has moved phones, e-mails, addresses, tags, contact persons and
-    relations, in the same transaction's aftermath: the merge is committed; the merged
-    clients stay in the trash with ``merged_into_id`` set.
+    Called inside the merge's one transaction, before anything is committed: core has
+    already set the survivor's fields, moved phones, e-mails, addresses, tags, contact
+    persons and relations, and put the merged clients in the trash with ``merged_into_id``
+    set (all flushed). Core commits once, after every implementation has returned.
+
+    What an implementation must do:
+
+    - Re-point its rows that reference a merged client at ``survivor.id`` through
+      ``db.session`` (an ``UPDATE ... WHERE client_id IN merged_ids``, or ORM objects),
+      then return. Write audit entries for the rows it changes, as it does when a user
+      changes them.
+    - Never commit or roll back, and call nothing that does (``core.notifications.notify``
+      commits), nor anything that cannot be undone (e-mails, other systems): a commit
+      here raises ``core.db.CommitForbidden`` and cancels the merge.
+    - Any exception cancels the whole merge: core's part and every plugin's are rolled
+      back, the clients stay exactly as they were, and the user is told which plugin
+      stopped it (HTTP 409; the traceback goes to the server log). To refuse a merge on
+      purpose, raise ``core.users.services.ValidationFailed({field: [message]})``: the
+      user sees your message instead.
+
+    Only active (enabled) plugins are called; implementations are called in no particular
+    order.
 
     :param app: the Flask application.
     :param survivor: the client that remains.

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
 import sqlalchemy as sa
 
-from core.clients.models import Client, ClientRelation
+from core.audit.models import AuditLog
+from core.clients.models import Client, ClientRelation, Phone
 from core.db import db
-from tests.conftest import api_token, make_user, post_form
+from core.plugin_system import hookimpl
+from core.plugin_system.registry import PluginInfo
+from core.users.services import ValidationFailed
+from tests.conftest import api_token, enable, make_user, post_form
 
 
 def _api(app, email="admin@example.com"):
@@ -189,3 +197,118 @@ def test_the_card_merge_form_sends_both_numbers(app, admin_client):
     b = client.post("/api/v1/clients", headers=headers, json={"name": "Two"}).get_json()
     page = admin_client.get(f"/clients/merge?ids={a['id']}&ids={b['id']}")
     assert page.status_code == 200 and "Two" in page.get_data(as_text=True)
+
+
+# --- a plugin's part of the merge fails: nothing is merged ------------------------------
+
+
+class ClumsyPlugin:
+    """A vendor plugin whose ``client_merged`` moves something of its own, then fails: it
+    raises, refuses the merge on purpose, commits (as the hook's old contract allowed) or
+    rolls back."""
+
+    name = "clumsy"
+    title = "Clumsy Vendor"
+    version = "1.0.0"
+    requires = ()
+
+    def __init__(self, misstep: str) -> None:
+        self.misstep = misstep
+
+    @hookimpl(trylast=True)  # after core's part and the other plugins' have moved theirs
+    def client_merged(self, survivor, merged_ids):
+        db.session.execute(
+            sa.update(Phone).where(Phone.client_id == survivor.id).values(kind="fax")
+        )
+        if self.misstep == "raises":
+            raise RuntimeError("the vendor's table is locked")
+        if self.misstep == "refuses":
+            raise ValidationFailed({"merged_ids": ["Clumsy contracts cannot be merged."]})
+        if self.misstep == "rolls back":
+            db.session.rollback()
+        else:
+            db.session.commit()
+
+
+@contextmanager
+def installed(app, plugin) -> Iterator[None]:
+    """``plugin`` registered and enabled for the block, as if found through an entry point."""
+    registry = app.extensions["crm_plugins"]
+    registry.pm.register(plugin, name=plugin.name)
+    registry.plugins[plugin.name] = PluginInfo(
+        name=plugin.name, title=plugin.title, version=plugin.version, obj=plugin
+    )
+    try:
+        enable(app, plugin.name)
+        yield
+    finally:
+        registry.pm.unregister(plugin)
+        del registry.plugins[plugin.name]
+        with app.app_context():
+            registry.refresh(force=True)
+
+
+@pytest.mark.parametrize(
+    ("misstep", "status", "text"),
+    [
+        ("raises", 409, "Nothing was merged: Clumsy Vendor could not move its records"),
+        ("commits", 409, "Nothing was merged: Clumsy Vendor could not move its records"),
+        ("rolls back", 409, "Nothing was merged: Clumsy Vendor could not move its records"),
+        ("refuses", 422, "Clumsy contracts cannot be merged."),
+    ],
+)
+def test_a_failing_plugin_cancels_the_whole_merge(app, admin_client, misstep, status, text):
+    client, headers = _api(app)
+
+    def post(path, body, status=201):
+        response = client.post(path, headers=headers, json=body)
+        assert response.status_code == status, response.get_json()
+        return response.get_json()
+
+    a = post(
+        "/api/v1/clients",
+        {"name": "Okna Plus", "phones": ["+373 22 123 456"], "tags": ["windows"], "notes": "A"},
+    )
+    b = post(
+        "/api/v1/clients",
+        {"name": "OKNA PLUS SRL", "emails": ["sales@okna.md"], "tags": ["vip"], "notes": "B"},
+    )
+    post(f"/api/v1/clients/{a['id']}/contacts", {"first_name": "Ion", "last_name": "Rusu"})
+    post(f"/api/v1/clients/{a['id']}/interactions", {"kind": "meeting", "subject": "Visit"})
+
+    def state():
+        out = {}
+        for c in (a, b):
+            for part in ("", "/contacts", "/interactions"):
+                response = client.get(f"/api/v1/clients/{c['id']}{part}", headers=headers)
+                assert response.status_code == 200, (part, response.get_json())
+                out[c["id"], part] = response.get_json()
+        with app.app_context():
+            out["audit"] = db.session.execute(sa.select(sa.func.max(AuditLog.id))).scalar()
+            out["trash"] = db.session.execute(
+                sa.select(Client.id).where(Client.deleted_at.is_not(None))
+            ).all()
+        return out
+
+    body = {"survivor_id": b["id"], "merged_ids": [a["id"]], "version": b["version"]}
+    with installed(app, ClumsyPlugin(misstep)):
+        before = state()
+        response = client.post("/api/v1/clients/merge", headers=headers, json=body)
+        assert response.status_code == status, response.get_json()
+        assert text in str(response.get_json())
+        assert state() == before  # phones not moved, A not in the trash, no audit entry
+
+        page = f"/clients/merge?ids={a['id']},{b['id']}"
+        form = {
+            "ids": f"{a['id']},{b['id']}",
+            "survivor_id": str(b["id"]),
+            f"version_{b['id']}": str(b["version"]),
+        }
+        shown = post_form(admin_client, "/clients/merge", form, page=page)
+        assert shown.status_code == 200
+        assert text in shown.get_data(as_text=True)
+        assert state() == before
+
+    # Without the clumsy plugin the same merge goes through.
+    merged = post("/api/v1/clients/merge", body, status=200)
+    assert [p["number"] for p in merged["phones"]] == ["+37322123456"]

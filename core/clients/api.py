@@ -292,7 +292,10 @@ class Merge(MethodView):
     @blp.arguments(MergeSchema)
     @blp.response(200, ClientOutSchema)
     def post(self, data):
-        """Merge duplicates into one client; nothing is lost, the others go to the trash."""
+        """Merge duplicates into one client; nothing is lost, the others go to the trash.
+
+        One transaction: if a plugin cannot move its records (deals, invoices, ...) to the
+        survivor, nothing is merged and the answer is 409 naming the plugin."""
         survivor = _visible(data["survivor_id"])
         others = []
         for other_id in dict.fromkeys(data["merged_ids"]):
@@ -315,6 +318,10 @@ class Merge(MethodView):
         try:
             return merge.merge(survivor, others, data["fields_from"])
         except ValidationFailed as exc:
+            if exc.status == 409:  # a part of the merge failed; nothing was merged
+                db.session.rollback()
+                message = " ".join(m for msgs in exc.errors.values() for m in msgs)
+                abort(409, message=message, errors={"json": exc.errors})
             refuse_invalid(exc)
 
 

@@ -3,16 +3,19 @@
 The surviving client takes the chosen field values; every phone, e-mail, address, tag,
 contact person, relation and custom value of the others moves to it (nothing is thrown
 away: notes are joined, empty fields filled). The merged clients stay in the trash with
-``merged_into_id`` set, so their history still reads, and plugins move their own
-references in the ``client_merged`` hook. Everything happens in one transaction.
+``merged_into_id`` set, so their history still reads, and core's parts and the plugins
+move their own references in the ``client_merged`` hook. Everything happens in one
+transaction, committed once at the end: if any part fails, nothing is merged.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 from core.audit.models import AuditLog, current_actor_id
 from core.clients import normalise, search
@@ -28,8 +31,11 @@ from core.clients.models import (
     client_tags,
 )
 from core.clients.services import SIMPLE_FIELDS
-from core.db import db, utcnow
+from core.db import caller_commits, db, utcnow
+from core.plugin_system.registry import HookFailed
 from core.users.services import ValidationFailed
+
+log = logging.getLogger(__name__)
 
 # Fields a user picks from one of the clients; notes are joined instead.
 CHOOSABLE = tuple(f for f in SIMPLE_FIELDS if f != "notes")
@@ -124,12 +130,35 @@ def merge(survivor: Client, others: list[Client], choose: dict[str, int]) -> Cli
     )
     search.reindex([survivor.id, *merged_ids])
     dupscan.mark_merged(survivor.id, merged_ids, actor)
+    _plugins_move(survivor, merged_ids)
     db.session.commit()
-    app = current_app._get_current_object()
-    app.extensions["crm_plugins"].notify(
-        "client_merged", app=app, survivor=survivor, merged_ids=merged_ids
-    )
     return survivor
+
+
+def _plugins_move(survivor: Client, merged_ids: list[int]) -> None:
+    """Let core's parts and every active plugin move their references (``client_merged``)
+    in this transaction. If one fails, everything is rolled back and ValidationFailed
+    says whose part failed: a merge is saved whole or not at all."""
+    app = current_app._get_current_object()
+    registry = app.extensions["crm_plugins"]
+    try:
+        with caller_commits("client_merged") as check:
+            registry.call_each_or_fail(
+                "client_merged", after_each=check, app=app, survivor=survivor, merged_ids=merged_ids
+            )
+    except HookFailed as exc:
+        db.session.rollback()
+        if isinstance(exc.error, ValidationFailed):
+            raise exc.error from exc  # the plugin refuses the merge, with its reasons
+        log.error("merge of %s into %s cancelled: %s", merged_ids, survivor.id, exc, exc_info=exc)
+        info = registry.plugins.get(exc.plugin_name)
+        title = info.title if info is not None else exc.plugin_name.capitalize()
+        message = _(
+            "Nothing was merged: %(plugin)s could not move its records to the surviving "
+            "client. The details are in the server log.",
+            plugin=title,
+        )
+        raise ValidationFailed({"merged_ids": [message]}, 409) from exc
 
 
 def _move_children(survivor_id: int, merged_ids: list[int]) -> None:

@@ -857,7 +857,10 @@ def merge_page():
                 return redirect(url_for(".card", client_id=survivor.id))
             except ValidationFailed as exc:
                 db.session.rollback()
-                _flash_errors(exc.errors)
+                if exc.status == 409:  # a part of the merge failed; nothing was merged
+                    flash(" ".join(m for msgs in exc.errors.values() for m in msgs), "error")
+                else:
+                    _flash_errors(exc.errors)
         clients = _merge_candidates(raw)
     return render_template(
         "clients/merge.html",

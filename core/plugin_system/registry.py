@@ -4,8 +4,10 @@ Every installed plugin is loaded and registered with pluggy at start-up; whether
 *active* (enabled and healthy) is data read from the ``plugins`` table. Hooks are called
 implementation by implementation, skipping inactive plugins (rather than through pluggy's
 ``subset_hook_caller``) so core knows who contributed what and one plugin's exception
-cannot break a page. Toggling never re-registers anything, and every worker process
-notices a toggle within ``CRM_PLUGIN_STATE_TTL`` seconds.
+cannot break a page (hooks that work inside the caller's transaction use
+``call_each_or_fail`` instead: there a failure must undo the whole change). Toggling
+never re-registers anything, and every worker process notices a toggle within
+``CRM_PLUGIN_STATE_TTL`` seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -52,6 +55,19 @@ class PluginInfo:
     @property
     def loaded(self) -> bool:
         return self.load_error is None
+
+
+class HookFailed(Exception):
+    """An implementation raised during ``PluginRegistry.call_each_or_fail``: ``plugin_name``
+    says whose, ``error`` (also the ``__cause__``) is what it raised."""
+
+    def __init__(self, hook_name: str, plugin_name: str, error: Exception) -> None:
+        super().__init__(
+            f"plugin {plugin_name}: {hook_name} failed: {type(error).__name__}: {error}"
+        )
+        self.hook_name = hook_name
+        self.plugin_name = plugin_name
+        self.error = error
 
 
 class Deferred:
@@ -291,6 +307,32 @@ class PluginRegistry:
                 except Exception:
                     log.exception("plugin %s: %s failed", plugin_name, hook_name)
                     continue
+            if result is not None:
+                results.append((plugin_name, result))
+        return results
+
+    def call_each_or_fail(
+        self, hook_name: str, after_each: Callable[[], None] | None = None, **kwargs
+    ) -> list[tuple[str, Any]]:
+        """Call ``hook_name`` once per active plugin, like ``call_each``, but stop at the first
+        implementation that raises (core's or a plugin's) with ``HookFailed`` naming it.
+
+        For hooks whose implementations work inside the caller's transaction (``client_merged``):
+        the caller rolls the whole change back rather than saving it half done. ``after_each``
+        runs after every implementation (e.g. a flush, so a broken row is blamed on the plugin
+        that wrote it); what it raises counts as that implementation's failure.
+        """
+        results = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            plugin_name = impl.plugin_name
+            if not self.is_active(plugin_name):
+                continue
+            try:
+                result = impl.function(**_arguments(impl, kwargs))
+                if after_each is not None:
+                    after_each()
+            except Exception as exc:
+                raise HookFailed(hook_name, plugin_name, exc) from exc
             if result is not None:
                 results.append((plugin_name, result))
         return results

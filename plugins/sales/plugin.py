@@ -128,6 +128,12 @@ class SalesPlugin:
         return deals.timeline_items(client, user, kinds, before, limit)
 
     @hookimpl
+    def client_merged(self, survivor: Any, merged_ids: list[int]) -> None:
+        from plugins.sales import client_merge
+
+        client_merge.move_to_survivor(survivor.id, merged_ids)
+
+    @hookimpl
     def demo_loaded(self, client_ids: list[int], user_ids: list[int]) -> None:
         from plugins.sales import demo
 
