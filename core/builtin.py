@@ -413,7 +413,12 @@ def client_merged(survivor, merged_ids: list[int]) -> None:
 
 @hookimpl
 def client_purged(client_id: int) -> None:
-    # Documents go with the client (ON DELETE CASCADE); attachments are files too.
-    from core.documents.attachments import purge_record
+    # Documents and interactions go with the client (ON DELETE CASCADE); comments, tasks
+    # and attachments (files too) link to it by kind and id, so they go here.
+    from core import records
+    from core.db import db
 
-    purge_record("client", client_id)
+    files = records.forget("client", client_id)
+    db.session.commit()
+    for path in files:
+        path.unlink(missing_ok=True)

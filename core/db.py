@@ -128,6 +128,7 @@ def tuple_writer(
 # How many bulk runs of this process hold Python's cycle collector paused (see below).
 _collector_pauses = 0
 _collector_was_enabled = True
+_collector_froze = False
 _collector_lock = threading.Lock()
 
 
@@ -143,11 +144,15 @@ def cycle_collector_paused() -> Iterator[Callable[[], None]]:
     100,000 rows), so the few cycles made meanwhile are freed. Nested and concurrent runs
     in one process share the pause; the last one to end restores the collector.
     """
-    global _collector_pauses, _collector_was_enabled
+    global _collector_pauses, _collector_was_enabled, _collector_froze
     with _collector_lock:
         if _collector_pauses == 0:
             _collector_was_enabled = gc.isenabled()
-            gc.freeze()
+            # A serving process froze its start-up already (core.freeze_startup): that
+            # freeze stays; unfreezing at the end would undo it.
+            _collector_froze = gc.get_freeze_count() == 0
+            if _collector_froze:
+                gc.freeze()
             gc.disable()
         _collector_pauses += 1
     try:
@@ -156,7 +161,8 @@ def cycle_collector_paused() -> Iterator[Callable[[], None]]:
         with _collector_lock:
             _collector_pauses -= 1
             if _collector_pauses == 0:
-                gc.unfreeze()
+                if _collector_froze:
+                    gc.unfreeze()
                 if _collector_was_enabled:
                     gc.enable()
 

@@ -429,6 +429,22 @@ def client_merged(app: Flask, survivor: Client, merged_ids: list[int]) -> None:
 
 
 @hookspec
+def client_purge_blockers(app: Flask, client_id: int) -> list[str] | None:
+    """Say why a trashed client must not be deleted for good: records of the plugin that
+    must outlive it or be dealt with first (invoices kept for the accounts, open deals).
+
+    Called before a purge, which is refused (HTTP 409, the messages shown to the user)
+    while any implementation returns a message. Return translated messages telling the
+    user what to do, or nothing. An implementation that raises refuses the purge too (a
+    check that failed cannot say "nothing blocks it"). Read only; do not write.
+
+    :param app: the Flask application.
+    :param client_id: the trashed client's id.
+    :return: messages for the user, or None when nothing of the plugin keeps the client.
+    """
+
+
+@hookspec
 def client_purged(app: Flask, client_id: int) -> None:
     """Delete what the plugin keeps about a client purged for good.
 

@@ -53,7 +53,10 @@ def visible(kind: str, record_id: int, user: Any) -> Linked | None:
 
 
 def resolve_clients(ids: list[int], user: Any) -> dict[int, tuple[str, str]]:
-    """``RecordType.resolve`` for clients: live clients in the user's scope."""
+    """``RecordType.resolve`` for clients: live clients in the user's scope, for a user
+    who may see clients at all."""
+    if not user.has_permission("clients.view"):
+        return {}
     import sqlalchemy as sa
     from flask import url_for
 
@@ -71,3 +74,42 @@ def resolve_clients(ids: list[int], user: Any) -> dict[int, tuple[str, str]]:
         client_id: (name, url_for("clients.card", client_id=client_id))
         for client_id, name in db.session.execute(query)
     }
+
+
+def forget(kind: str, record_id: int, move_tasks_to: tuple[str, int] | None = None) -> list:
+    """Before a record is deleted for good, what points at it by kind and id, which would
+    otherwise outlive it and show on a later record given the same id (SQLite hands out
+    the highest id again): its comments and attachments are deleted, the documents and
+    notifications made from it keep their text but lose the link, and its tasks move to
+    ``move_tasks_to`` (a deal's go to its client) or are deleted. In the caller's
+    transaction; returns the attachments' files, to remove once that is committed."""
+    import sqlalchemy as sa
+
+    from core.db import db
+    from core.documents.attachments import path_of
+    from core.documents.models import Attachment, Document
+    from core.interactions.models import Comment
+    from core.notifications.models import Notification
+    from core.tasks.models import Task
+
+    def linked(model):  # noqa: ANN001, ANN202
+        return sa.and_(model.record_kind == kind, model.record_id == record_id)
+
+    files = [
+        path_of(a)
+        for a in db.session.execute(sa.select(Attachment).where(linked(Attachment))).scalars()
+    ]
+    db.session.execute(sa.delete(Attachment).where(linked(Attachment)))
+    db.session.execute(sa.delete(Comment).where(linked(Comment)))
+    for model in (Document, Notification):
+        db.session.execute(
+            sa.update(model).where(linked(model)).values(record_kind=None, record_id=None)
+        )
+    if move_tasks_to is None:
+        db.session.execute(sa.delete(Task).where(linked(Task)))
+    else:
+        new_kind, new_id = move_tasks_to
+        db.session.execute(
+            sa.update(Task).where(linked(Task)).values(record_kind=new_kind, record_id=new_id)
+        )
+    return files

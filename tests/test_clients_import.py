@@ -9,6 +9,7 @@ import os
 import re
 import weakref
 import zipfile
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -1025,6 +1026,8 @@ def test_large_files_are_checked_in_a_helper_process_with_the_same_outcome(app, 
     ).encode()
     done = run(api, content)
     assert (done["created_count"], done["skipped_count"], done["failed_count"]) == (3, 1, 2)
+    # The helper's copy of the file (clients' data) is gone with the run.
+    assert not list((Path(app.instance_path) / "import-copies").glob("*"))
     assert sorted(i["row"] for i in issues(api, done["id"])) == [3, 4, 6]
     assert [c["name"] for c in api.get("/api/v1/clients?q=иван").get_json()["items"]] == [
         "Epsilon SRL"
@@ -1066,6 +1069,52 @@ def test_an_import_goes_on_in_the_worker_when_the_helper_process_cannot_start(
     done = run(api, content)
     assert (done["created_count"], done["failed_count"]) == (7, 0)
     assert count_clients(app) == 7
+
+
+def test_an_import_goes_on_in_the_worker_when_the_helper_dies_after_the_first_batch(
+    app, api, monkeypatch
+):
+    import contextlib
+
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "PARALLEL_FROM_ROWS", 1)
+    monkeypatch.setattr(import_services, "BATCH", 2)
+
+    @contextlib.contextmanager
+    def unreadable_copy(content):
+        yield "/nonexistent/crm-import.data"  # the helper fails as it starts
+
+    monkeypatch.setattr(import_services, "_copy_for_helper", unreadable_copy)
+    content = ("name\n" + "".join(f"Firma {n}\n" for n in range(7))).encode()
+    done = run(api, content)
+    assert (done["created_count"], done["failed_count"], done["processed"]) == (7, 0, 7)
+    assert sorted(c.name for c in clients_named(app, *(f"Firma {n}" for n in range(7)))) == [
+        f"Firma {n}" for n in range(7)
+    ]
+
+
+def test_an_error_checking_the_first_batch_stops_the_import_and_loses_no_row(app, api, monkeypatch):
+    from core.clients.imports import rows as import_rows
+    from core.clients.imports import services as import_services
+
+    monkeypatch.setattr(import_services, "PARALLEL_FROM_ROWS", 1)
+    monkeypatch.setattr(import_services, "BATCH", 2)
+    real = import_rows.parse_batch
+
+    def failing(batch, *args):
+        if any(cells[0] == "BOOM" for _line, cells in batch):
+            raise RuntimeError("a bug in checking")
+        return real(batch, *args)
+
+    monkeypatch.setattr(import_services, "parse_batch", failing)
+    content = ("name\nBOOM\n" + "".join(f"Firma {n}\n" for n in range(6))).encode()
+    job = upload(api, content).get_json()
+    api.post(f"/api/v1/clients/imports/{job['id']}/start", json={})
+    stopped = api.get(f"/api/v1/clients/imports/{job['id']}").get_json()
+    assert (stopped["status"], stopped["processed"]) == ("failed", 0)
+    assert "stopped after 0 rows" in stopped["message"]
+    assert count_clients(app) == 0
 
 
 def test_an_import_whose_worker_died_can_go_on(app, api, admin_client):

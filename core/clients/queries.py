@@ -518,9 +518,8 @@ def picked(text: str, user: Any) -> Client:
     text = (text or "").strip()
     if not text:
         raise NotPicked(_("Choose a client: type a part of its name and pick it."))
-    number = _PICKED_NUMBER.fullmatch(text)
-    if number is not None:
-        client_id = int(number.group(1) or number.group(2))
+    client_id = picked_number(text)
+    if client_id is not None:
         client = get_visible(client_id, user)
         if client is None:
             raise NotPicked(_("No client you may see has the number %(number)s.", number=client_id))
@@ -535,11 +534,12 @@ def picked(text: str, user: Any) -> Client:
         Client.owner_id,
     )
     found = list(db.session.execute(query).scalars())
+    shown = text if len(text) <= 80 else text[:79] + "…"  # the message goes into a cookie
     if not found:
         raise NotPicked(
             _(
                 "No client you may see is named “%(name)s”: type a part of its name and pick it.",
-                name=text,
+                name=shown,
             )
         )
     if len(found) > 1:
@@ -547,11 +547,18 @@ def picked(text: str, user: Any) -> Client:
         raise NotPicked(
             _(
                 "Several clients are named “%(name)s” (%(numbers)s): pick one.",
-                name=text,
+                name=shown,
                 numbers=numbers,
             )
         )
     return found[0]
+
+
+def picked_number(text: str) -> int | None:
+    """The client number in what was typed in a client field ("123", "#123", "Name
+    (#123)"), or None when it names no number."""
+    number = _PICKED_NUMBER.fullmatch((text or "").strip())
+    return None if number is None else int(number.group(1) or number.group(2))
 
 
 def pick_label(client: Any) -> str:

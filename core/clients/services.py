@@ -8,12 +8,14 @@ and raises ``ValidationFailed`` naming every bad field, changing nothing.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 from core.audit.models import AuditLog, current_actor_id, field_changes
 from core.cache import cached
@@ -37,6 +39,8 @@ from core.db import db, utcnow
 from core.settings.services import get as setting
 from core.users.models import User
 from core.users.services import ValidationFailed
+
+log = logging.getLogger(__name__)
 
 SIMPLE_FIELDS = (
     "kind",
@@ -354,10 +358,52 @@ def purge(client: Client) -> None:
     if client.deleted_at is None:
         raise ValidationFailed({"client": ["Move the client to the trash first."]}, 409)
     client_id = client.id
+    blockers = _purge_blockers(client_id)
+    if blockers:
+        raise ValidationFailed({"client": blockers}, 409)
     search.remove([client_id])
     db.session.delete(client)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except sa.exc.IntegrityError:
+        # A record the database keeps for the client (ON DELETE RESTRICT), e.g. of a plugin
+        # switched off since, which could therefore not say so above.
+        db.session.rollback()
+        raise ValidationFailed(
+            {
+                "client": [
+                    _(
+                        "Other records (of a plugin switched off, perhaps) still belong "
+                        "to this client: it cannot be deleted for good."
+                    )
+                ]
+            },
+            409,
+        ) from None
     _emit("client_purged", client_id=client_id)
+
+
+def _purge_blockers(client_id: int) -> list[str]:
+    """What the active plugins say keeps the client from being deleted for good; a check
+    that fails counts as a reason (see the ``client_purge_blockers`` hook)."""
+    from core.plugin_system.registry import HookFailed
+
+    app = current_app._get_current_object()
+    registry = app.extensions["crm_plugins"]
+    try:
+        answers = registry.call_each_or_fail("client_purge_blockers", app=app, client_id=client_id)
+    except HookFailed as exc:
+        log.error("purge of client %s refused: %s", client_id, exc, exc_info=exc)
+        info = registry.plugins.get(exc.plugin_name)
+        title = info.title if info is not None else exc.plugin_name
+        return [
+            _(
+                "%(plugin)s could not check its records of this client; the details are "
+                "in the server log.",
+                plugin=title,
+            )
+        ]
+    return [message for _name, messages in answers for message in messages or ()]
 
 
 # --- contact persons ---------------------------------------------------------------------

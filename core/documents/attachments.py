@@ -223,11 +223,3 @@ def delete(attachment: Attachment, user: Any) -> None:
     db.session.delete(attachment)
     db.session.commit()
     path.unlink(missing_ok=True)
-
-
-def purge_record(kind: str, record_id: int) -> None:
-    """Delete a purged record's attachments, files included."""
-    for attachment in record_attachments(kind, record_id, limit=1_000_000):
-        path_of(attachment).unlink(missing_ok=True)
-        db.session.delete(attachment)
-    db.session.commit()

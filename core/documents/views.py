@@ -19,7 +19,7 @@ from core.documents.models import TYPES, Attachment, Document, DocumentSending, 
 from core.documents.salutation import LANGUAGES
 from core.documents.schemas import TemplateInSchema
 from core.ids import parse_id
-from core.security import current_actor, current_principal, requires
+from core.security import current_actor, current_principal, login_required_only, requires
 from core.users.services import ValidationFailed
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
@@ -185,15 +185,17 @@ def upload(kind: str, record_id: int):
     return _back_to(kind, record_id)
 
 
+# Whoever may see the record a file belongs to (a client, a deal, ...) may open it: the
+# record's kind decides (core.records), not a permission of clients.
 @bp.route("/attachments/<int:attachment_id>")
-@requires("clients.view")
+@login_required_only
 def attachment(attachment_id: int):
     found = attachments.visible_attachment(attachment_id, current_principal()) or abort(404)
     return attachment_response(found)
 
 
 @bp.route("/attachments/<int:attachment_id>/delete", methods=["POST"])
-@requires("clients.view")
+@login_required_only
 def attachment_delete(attachment_id: int):
     found = attachments.visible_attachment(attachment_id, current_principal()) or abort(404)
     kind, record_id = found.record_kind, found.record_id

@@ -120,6 +120,9 @@ def init_web(app: Flask) -> None:
     # quarter of encoding a list page, and JSON readers do not care.
     app.json.sort_keys = False
     app.jinja_env.globals["get_locale"] = get_locale
+    from core.clients.queries import pick_label
+
+    app.jinja_env.globals["client_label"] = pick_label  # as client fields show a client
     app.jinja_env.filters["phone"] = display_phone
     app.before_request(check_request_access)
 

@@ -1,4 +1,6 @@
-"""The sales plugin's part of a client merge (the ``client_merged`` hook).
+"""The sales plugin's records of a client when the client goes: its part of a client merge
+(the ``client_merged`` hook), and what keeps a trashed client from being deleted for good
+(``client_purge_blockers``).
 
 The deals, invoices and client sales plans of the merged clients belong to the survivor
 afterwards, in the merge's own transaction (nothing here commits: core does, once).
@@ -21,6 +23,7 @@ they follow their deals.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 
 from core.audit.models import AuditLog, current_actor_id
 from core.db import db, utcnow
@@ -91,3 +94,33 @@ def _move_plans(survivor_id: int, merged_ids: list[int]) -> None:
             target.amount += plan.amount
             db.session.delete(plan)
     db.session.flush()
+
+
+def purge_blockers(client_id: int) -> list[str]:
+    """Deals and invoices of the client keep it from being deleted for good: invoices are
+    kept for the accounts (cancelled, never deleted), and deals are given another client
+    or deleted by someone who may first. The database refuses it too (ON DELETE RESTRICT),
+    even while the plugin is switched off."""
+    deals, invoices = db.session.execute(
+        sa.select(
+            sa.select(sa.func.count()).where(Deal.client_id == client_id).scalar_subquery(),
+            sa.select(sa.func.count()).where(Invoice.client_id == client_id).scalar_subquery(),
+        )
+    ).one()
+    reasons = []
+    if invoices:
+        reasons.append(
+            _(
+                "Invoices of this client: %(count)s. Invoices are kept for the accounts, so "
+                "the client cannot be deleted for good; it can stay in the trash.",
+                count=invoices,
+            )
+        )
+    if deals:
+        reasons.append(
+            _(
+                "Deals of this client: %(count)s. Give them another client or delete them first.",
+                count=deals,
+            )
+        )
+    return reasons

@@ -134,6 +134,12 @@ class SalesPlugin:
         client_merge.move_to_survivor(survivor.id, merged_ids)
 
     @hookimpl
+    def client_purge_blockers(self, client_id: int) -> list[str]:
+        from plugins.sales import client_merge
+
+        return client_merge.purge_blockers(client_id)
+
+    @hookimpl
     def demo_loaded(self, client_ids: list[int], user_ids: list[int]) -> None:
         from plugins.sales import demo
 

@@ -11,13 +11,16 @@ go on from where it stopped without importing a row twice.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import hashlib
 import itertools
 import logging
 import multiprocessing
+import os
 import tempfile
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -441,60 +444,85 @@ def _parse_elsewhere(job: ClientImport, run: Run) -> Iterator[list[Row]]:
     content = _content(job)
     skip = job.processed
     size = BATCH
-    handed = 0  # rows checked (here or by the helper) and handed on
     # The helper reads the file from a copy on disk: handed over through the pipe that
     # starts the process, its megabytes would keep this process waiting until the new
     # interpreter is up and reads them.
-    with tempfile.NamedTemporaryFile(prefix="crm-import-", suffix=".data") as copy:
-        copy.write(content)
-        copy.flush()
+    with _copy_for_helper(content) as copy:
+        pool = _helper_pool(copy, job, skip + size, run)
+        pending: deque = deque()
         try:
-            pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=helper_context(),
-                initializer=_start_helper,
-                initargs=(
-                    copy.name,
-                    job.file_kind,
-                    job.encoding,
-                    job.delimiter,
-                    skip + size,
-                    run.checking,
-                ),
-            )
-        except Exception:  # noqa: BLE001 - no helper process: the import still runs, slower
-            log.warning("import %s: no helper; checking rows here", run.job.id, exc_info=True)
-            pool = None
-        if pool is not None:
-            with pool:
-                pending: deque = deque()
+            if pool is not None:
                 try:
                     for _ in range(3):
                         pending.append(pool.submit(_check_next_batch, size))  # starts it
-                    first = next(_batches(job, skip, content), [])
-                    handed = len(first)
-                    if first:
-                        yield parse_batch(first, *run.checking)
-                    if len(first) < size:
-                        pending.clear()  # the file ended within the first batch
-                    while pending:
-                        rows = pending.popleft().result()
-                        if len(rows) == size:
-                            pending.append(pool.submit(_check_next_batch, size))
-                        elif not rows:
-                            break
-                        handed += len(rows)
-                        yield rows
+                except Exception:  # noqa: BLE001 - no helper: the rest is checked here
+                    log.warning("import %s: the helper did not start", job.id, exc_info=True)
+                    pending.clear()
+            # Checked here, outside the fallback below: an error in it stops the run.
+            first = next(_batches(job, skip, content), [])
+            if first:
+                yield parse_batch(first, *run.checking)
+            handed = skip + len(first)  # rows of the file checked and handed on
+            if len(first) < size:
+                return
+            helping = bool(pending)
+            try:
+                while pending:
+                    rows = pending.popleft().result()
+                    if len(rows) == size:
+                        pending.append(pool.submit(_check_next_batch, size))
+                    elif not rows:
+                        return
+                    handed += len(rows)
+                    yield rows
+                if helping:
                     return
-                except reader.FileRefused:
-                    raise  # the file cannot be read further: the run stops, saying why
-                except Exception:  # noqa: BLE001 - checked here again; a real error recurs
-                    # The helper could not start or died: check the rest here, slower.
-                    log.warning("import %s: checking rows in the worker itself", run.job.id)
-                    for future in pending:
-                        future.cancel()
-    for batch in _batches(job, skip + handed, content):
-        yield parse_batch(batch, *run.checking)
+            except reader.FileRefused:
+                raise  # the file cannot be read further: the run stops, saying why
+            except Exception:  # noqa: BLE001 - checked here again; a real error recurs
+                # The helper could not start or died: check the rest here, slower.
+                log.warning("import %s: checking rows in the worker itself", job.id)
+            for batch in _batches(job, handed, content):
+                yield parse_batch(batch, *run.checking)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _copy_for_helper(content: bytes) -> Iterator[str]:
+    """A copy of the file for the helper process, in the instance folder (it holds the
+    clients' data: not in a temporary folder other programs share), removed when the run
+    ends; a copy a killed worker left behind is removed by a later run."""
+    folder = Path(current_app.instance_path) / "import-copies"
+    folder.mkdir(parents=True, exist_ok=True)
+    stale = time.time() - 24 * 3600
+    for old in folder.glob("*.data"):
+        with contextlib.suppress(OSError):
+            if old.stat().st_mtime < stale:
+                old.unlink()
+    handle, path = tempfile.mkstemp(prefix="import-", suffix=".data", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        yield path
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def _helper_pool(path: str, job: ClientImport, skip: int, run: Run) -> ProcessPoolExecutor | None:
+    """The helper process's pool (it starts with the first task), or None if there can be
+    none: the import then runs, slower, checking every row in this process."""
+    try:
+        return ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=helper_context(),
+            initializer=_start_helper,
+            initargs=(path, job.file_kind, job.encoding, job.delimiter, skip, run.checking),
+        )
+    except Exception:  # noqa: BLE001
+        log.warning("import %s: no helper process; checking rows here", job.id, exc_info=True)
+        return None
 
 
 def _stop(job: ClientImport, message: str) -> None:

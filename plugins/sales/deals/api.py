@@ -108,8 +108,11 @@ class DealItem(MethodView):
     @requires("sales.deals.delete")
     @blp.response(204)
     def delete(self, deal_id):
-        """Delete a deal with its lines and stage history."""
-        services.delete_deal(_visible(deal_id))
+        """Delete a deal with its lines and stage history (409 while it has invoices)."""
+        try:
+            services.delete_deal(_visible(deal_id))
+        except ValidationFailed as exc:
+            refuse_invalid(exc)
 
 
 @blp.route("/deals/<int:deal_id>/move")

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
-from core import security
+from core import records, security
 from core.clients.models import Client, ContactPerson
 from core.clients.normalise import name_key
 from core.db import db, utcnow
@@ -66,8 +66,12 @@ def visible(deal_id: int, user: Any) -> Deal | None:
 
 
 def resolve_deals(ids: list[int], user: Any) -> dict[int, tuple[str, str]]:
-    """``RecordType.resolve`` for "sales.deal": the deals among ``ids`` ``user`` may see."""
+    """``RecordType.resolve`` for "sales.deal": the deals among ``ids`` ``user`` may see
+    (none without ``sales.view``)."""
     from flask import url_for
+
+    if not user.has_permission("sales.view"):
+        return {}
 
     query = scoped(sa.select(Deal.id, Deal.title).where(Deal.id.in_(ids)), user)
     return {
@@ -523,8 +527,32 @@ def move_deal(
 
 
 def delete_deal(deal: Deal) -> None:
+    """Delete a deal for good, with its lines, stage history, comments and files (its tasks
+    go to its client); refused (409) while it has invoices: they are kept for the accounts
+    (the deal can be moved to a lost stage instead)."""
+    from plugins.sales.invoices.models import Invoice
+
+    invoices = db.session.execute(
+        sa.select(sa.func.count()).where(Invoice.deal_id == deal.id)
+    ).scalar_one()
+    if invoices:
+        raise ValidationFailed(
+            {
+                "deal": [
+                    _(
+                        "The deal has invoices (%(count)s), which are kept for the accounts: "
+                        "it cannot be deleted. Move it to a lost stage instead.",
+                        count=invoices,
+                    )
+                ]
+            },
+            status=409,
+        )
+    files = records.forget("sales.deal", deal.id, move_tasks_to=("client", deal.client_id))
     db.session.delete(deal)
     db.session.commit()
+    for path in files:
+        path.unlink(missing_ok=True)
 
 
 def _tell_owner(deal: Deal, old_owner: int | None, actor: Any) -> None:

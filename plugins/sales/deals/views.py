@@ -291,10 +291,14 @@ FIELDS = (
 )
 
 
-def _form_data(creating: bool) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def _form_data(
+    creating: bool, client_id: int | None = None
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The form's fields for the deal service, and the error of the client field when what
     was typed there names no single client the user may see (the field then goes to the
-    service empty, so the service reports the other fields too)."""
+    service empty, so the service reports the other fields too). ``client_id``: the
+    edited deal's client, which the form may show as a bare number (one the user may not
+    see) and which stays as it is when that comes back."""
     form = request.form
     data: dict[str, Any] = {k: form.get(k, "") for k in FIELDS if k in form}
     if creating:
@@ -302,6 +306,8 @@ def _form_data(creating: bool) -> tuple[dict[str, Any], dict[str, list[str]]]:
             if form.get(key):
                 data[key] = form.get(key)
     errors: dict[str, list[str]] = {}
+    if client_id is not None and client_queries.picked_number(data.get("client_id")) == client_id:
+        data.pop("client_id")  # unchanged
     if "client_id" in data:
         try:
             data["client_id"] = client_queries.picked(data["client_id"], current_principal()).id
@@ -378,7 +384,7 @@ def _values_of(deal: Deal) -> dict[str, Any]:
 def edit(deal_id: int):
     deal = _visible_or_404(deal_id)
     if request.method == "POST":
-        data, picking = _form_data(creating=False)
+        data, picking = _form_data(creating=False, client_id=deal.client_id)
         data["version"] = parse_id(request.form.get("version"))
         try:
             services.update_deal(deal, data, current_actor())
@@ -387,6 +393,7 @@ def edit(deal_id: int):
             values = {**data, "version": deal.version if exc.status == 409 else data["version"]}
             if picking:
                 values["client_id"] = request.form.get("client_id", "")
+            values.setdefault("client_id", deal.client_id)
             return _form_page(deal, values, _refused(exc, picking), exc.status)
         flash(_("The deal is saved."), "success")
         return redirect(url_for(".card", deal_id=deal.id))
@@ -451,7 +458,13 @@ def lines(deal_id: int):
 @requires("sales.deals.delete")
 def delete(deal_id: int):
     deal = _visible_or_404(deal_id)
-    services.delete_deal(deal)
+    try:
+        services.delete_deal(deal)
+    except ValidationFailed as exc:
+        for messages in exc.errors.values():
+            for message in messages:
+                flash(message, "error")
+        return redirect(url_for(".card", deal_id=deal.id))
     flash(_("The deal is deleted."), "success")
     return redirect(url_for(".index"))
 

@@ -27,8 +27,9 @@ class Invoice(Audited, BusinessMixin, db.Model):
         sa.Index("ix_sales_invoices_status", "status", "issued_on"),
     )
 
-    deal_id: Mapped[int] = mapped_column(sa.ForeignKey("sales_deals.id", ondelete="CASCADE"))
-    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
+    # Kept for the accounts: neither a deal nor a client is deleted while it has invoices.
+    deal_id: Mapped[int] = mapped_column(sa.ForeignKey("sales_deals.id", ondelete="RESTRICT"))
+    client_id: Mapped[int] = mapped_column(sa.ForeignKey("clients.id", ondelete="RESTRICT"))
     document_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("documents.id", ondelete="SET NULL"), nullable=True
     )

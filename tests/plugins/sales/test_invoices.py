@@ -501,3 +501,41 @@ def test_issuing_is_refused_clearly(sales, app, api):
 )
 def test_amount_in_words(amount, currency, language, words):
     assert amount_in_words(Decimal(amount), currency, language) == words
+
+
+def test_invoices_are_kept_a_deal_or_client_with_invoices_is_not_deleted(
+    sales, app, api, admin_client
+):
+    from core.clients.models import Client
+
+    deal_id = _deal(app)
+    invoice = api.post(f"/api/v1/sales/deals/{deal_id}/invoices", json={}).get_json()
+    deal = api.get(f"/api/v1/sales/deals/{deal_id}").get_json()
+    client_id = deal["client_id"]
+
+    refused = api.delete(f"/api/v1/sales/deals/{deal_id}")
+    assert refused.status_code == 409
+    assert "kept for the accounts" in str(refused.get_json()["errors"])
+    assert api.get(f"/api/v1/sales/deals/{deal_id}").status_code == 200
+    on_page = post_form(admin_client, f"/sales/deals/{deal_id}/delete")
+    assert on_page.status_code == 302 and on_page.location.endswith(f"/sales/deals/{deal_id}")
+    assert "kept for the accounts" in admin_client.get(on_page.location).get_data(as_text=True)
+    assert api.get(f"/api/v1/sales/deals/{deal_id}").status_code == 200
+
+    assert api.delete(f"/api/v1/clients/{client_id}").status_code == 204  # to the trash
+    purge = api.post(f"/api/v1/clients/{client_id}/purge")
+    assert purge.status_code == 409
+    message = purge.get_json()["message"]
+    assert "Invoices of this client: 1" in message and "Deals of this client: 1" in message
+
+    # With the plugin switched off it cannot tell; the database keeps them all the same.
+    disable(app, "sales")
+    purge = api.post(f"/api/v1/clients/{client_id}/purge")
+    assert purge.status_code == 409 and "cannot be deleted for good" in purge.get_json()["message"]
+    enable(app, "sales")
+    assert (
+        api.get(f"/api/v1/sales/invoices/{invoice['id']}").get_json()["number"]
+        == (invoice["number"])
+    )
+    with app.app_context():
+        assert db.session.get(Client, client_id) is not None
