@@ -42,6 +42,9 @@ class SalesPlugin:
     description = "Product catalog, sales funnels with deals, stage automation, web lead capture"
     requires: tuple[str, ...] = ()
     default_enabled = True
+    # Its menus, card panels, timeline and search read only the user's id, permissions and
+    # scopes: the request's cached Principal answers them without loading the User.
+    takes_principal = True
 
     @hookimpl
     def permissions(self) -> list[Permission]:
