@@ -1,0 +1,186 @@
+"""Several small reads in one statement: one round trip to the database instead of many.
+
+A page like the client card reads a dozen small, independent things: each panel's rows
+(tasks, documents, deals, ...), each timeline provider's newest items, the bell's count.
+As statements of their own they cost a round trip each on PostgreSQL (0.3-0.6 ms plus the
+driver's work) and SQLAlchemy's work per statement on both databases. ``read_together``
+sends them as one ``UNION ALL``: the database turns each row of each read into a JSON
+array (``json_build_array`` on PostgreSQL, ``json_array`` on SQLite), tagged with the
+read it belongs to and its place in that read's order, and the values are turned back
+here into exactly what the columns give when read on their own (by their SQLAlchemy
+types: datetimes, dates, decimals, booleans, JSON documents).
+
+A read selects columns, not ORM entities (label the ones whose names repeat), of the
+types ``_converter`` knows; its rows come back as named tuples. Reads cannot use each
+other's results, but a read can repeat another's conditions as a subquery (the sendings
+of the documents a panel shows: ``document_id IN (SELECT id ... LIMIT 50)``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import namedtuple
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from core.db import db
+
+log = logging.getLogger(__name__)
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Read:
+    """What to read: ``query`` (its columns, FROM and WHERE; no ORDER BY or LIMIT of its
+    own), the order of its rows and the most rows wanted (None for all)."""
+
+    query: sa.Select
+    order_by: tuple[Any, ...] = ()
+    limit: int | None = None
+
+
+@lru_cache(maxsize=512)
+def row_type(keys: tuple[str, ...]) -> type:
+    """The named tuple of a read's rows (cached: one class per shape of read)."""
+    return namedtuple("ReadRow", keys)  # noqa: PYI024 - built per shape at run time
+
+
+def _sqlite_converter(kind: sa.types.TypeEngine, dialect: Any) -> Callable[[Any], Any] | None:
+    # json_array() gives the stored values as they are (text for datetimes and JSON, 0/1
+    # for booleans, numbers as stored): the type's own result processor does the rest.
+    return kind.dialect_impl(dialect).result_processor(dialect, None)
+
+
+def _postgresql_converter(kind: sa.types.TypeEngine) -> Callable[[Any], Any] | None:
+    # What psycopg would have made of the value: json_build_array() writes timestamps and
+    # dates in ISO form, numerics as text (cast in ``_cell``), booleans and JSON as such.
+    if isinstance(kind, sa.DateTime):
+        if kind.timezone:
+            raise TypeError("read_together reads naive datetimes only")
+        return datetime.fromisoformat
+    if isinstance(kind, sa.Date):
+        return date.fromisoformat
+    if isinstance(kind, sa.Numeric):
+        return Decimal if kind.asdecimal else float
+    return None
+
+
+_PLAIN = (sa.Integer, sa.String, sa.Boolean, sa.JSON, sa.DateTime, sa.Date, sa.Numeric)
+
+
+def _converter(kind: sa.types.TypeEngine, dialect: Any) -> Callable[[Any], Any] | None:
+    if isinstance(kind, sa.types.NullType):
+        return None
+    if isinstance(kind, sa.types.TypeDecorator | sa.Float) or not isinstance(kind, _PLAIN):
+        raise TypeError(f"read_together cannot read a column of type {kind!r}")
+    if dialect.name == "postgresql":
+        convert = _postgresql_converter(kind)
+    else:
+        convert = _sqlite_converter(kind, dialect)
+    if convert is None:
+        return None
+    return lambda value: None if value is None else convert(value)
+
+
+def _cell(column: Any, postgresql: bool) -> Any:
+    if postgresql and isinstance(column.type, sa.Numeric):
+        return sa.cast(column, sa.Text)  # as written, not through a binary float
+    return column
+
+
+def _statement(reads: list[Read], postgresql: bool) -> sa.Select | sa.CompoundSelect:
+    branches = []
+    for index, read in enumerate(reads):
+        cells = [_cell(c, postgresql) for c in read.query.selected_columns]
+        if postgresql:
+            row = sa.cast(sa.func.json_build_array(*cells), sa.Text)
+        else:
+            row = sa.func.json_array(*cells)
+        if read.order_by:
+            number = sa.func.row_number().over(order_by=read.order_by)
+        else:
+            number = sa.literal_column("0")
+        inner = read.query.with_only_columns(
+            sa.literal_column(str(index)).label("part"),
+            number.label("n"),
+            row.label("row"),
+            maintain_column_froms=True,
+        )
+        if read.order_by:
+            inner = inner.order_by(*read.order_by)
+        if read.limit is not None:
+            inner = inner.limit(read.limit)
+        part = inner.subquery(f"r{index}")
+        branches.append(sa.select(part.c.part, part.c.n, part.c.row))
+    return branches[0] if len(branches) == 1 else sa.union_all(*branches)
+
+
+def read_together(reads: Mapping[K, Read], *, skip_failed: bool = False) -> dict[K, list[Any]]:
+    """The rows of every read, by key, in each read's order, from one statement.
+
+    If the statement fails (a plugin's read on a table that is not there, say), the error
+    is raised; with ``skip_failed`` the transaction is rolled back instead, the reads run
+    one by one, and those that fail are logged and left out of the answer (callers leave
+    out what needed them)."""
+    if not reads:
+        return {}
+    keys = list(reads)
+    plan = list(reads.values())
+    dialect = db.session.get_bind().dialect
+    postgresql = dialect.name == "postgresql"
+    shapes = []
+    for read in plan:
+        columns = read.query.selected_columns
+        shapes.append(
+            (
+                row_type(tuple(columns.keys())),
+                [_converter(c.type, dialect) for c in columns],
+            )
+        )
+    try:
+        result = db.session.execute(_statement(plan, postgresql)).all()
+    except sa.exc.DBAPIError:
+        if not skip_failed or len(plan) == 1:
+            raise
+        db.session.rollback()
+        return _one_by_one(reads)
+    found: list[list[tuple[int, str]]] = [[] for _ in plan]
+    for part, number, row in result:
+        found[part].append((number, row))
+    out: dict[K, list[Any]] = {}
+    for key, rows, (make, converters) in zip(keys, found, shapes, strict=True):
+        if not rows:
+            out[key] = []
+            continue
+        rows.sort(key=_first)
+        values = json.loads("[" + ",".join([row for _, row in rows]) + "]")
+        if any(converters):
+            pairs = list(enumerate(converters))
+            for cells in values:
+                for i, convert in pairs:
+                    if convert is not None:
+                        cells[i] = convert(cells[i])
+        out[key] = [make._make(cells) for cells in values]
+    return out
+
+
+def _first(pair: tuple[int, str]) -> int:
+    return pair[0]
+
+
+def _one_by_one(reads: Mapping[K, Read]) -> dict[K, list[Any]]:
+    out: dict[K, list[Any]] = {}
+    for key, read in reads.items():
+        try:
+            out.update(read_together({key: read}))
+        except sa.exc.DBAPIError:
+            log.exception("read %r failed", key)
+            db.session.rollback()
+    return out
