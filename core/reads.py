@@ -39,11 +39,14 @@ K = TypeVar("K", bound=Hashable)
 @dataclass(frozen=True)
 class Read:
     """What to read: ``query`` (its columns, FROM and WHERE; no ORDER BY or LIMIT of its
-    own), the order of its rows and the most rows wanted (None for all)."""
+    own), the order of its rows and the most rows wanted (None for all). ``ordered=False``
+    when only which rows matters, not their order (the caller sorts them): the database
+    then does not number them."""
 
     query: sa.Select
     order_by: tuple[Any, ...] = ()
     limit: int | None = None
+    ordered: bool = True
 
 
 @lru_cache(maxsize=512)
@@ -103,7 +106,7 @@ def _statement(reads: list[Read], postgresql: bool) -> sa.Select | sa.CompoundSe
             row = sa.cast(sa.func.json_build_array(*cells), sa.Text)
         else:
             row = sa.func.json_array(*cells)
-        if read.order_by:
+        if read.order_by and read.ordered:
             number = sa.func.row_number().over(order_by=read.order_by)
         else:
             number = sa.literal_column("0")
@@ -127,30 +130,34 @@ def read_together(reads: Mapping[K, Read], *, skip_failed: bool = False) -> dict
 
     If the statement fails (a plugin's read on a table that is not there, say), the error
     is raised; with ``skip_failed`` the transaction is rolled back instead, the reads run
-    one by one, and those that fail are logged and left out of the answer (callers leave
-    out what needed them)."""
+    one by one, and those that fail (or select a type this module cannot read) are logged
+    and left out of the answer: callers leave out what needed them."""
     if not reads:
         return {}
-    keys = list(reads)
-    plan = list(reads.values())
     dialect = db.session.get_bind().dialect
     postgresql = dialect.name == "postgresql"
-    shapes = []
-    for read in plan:
+    keys, plan, shapes = [], [], []
+    for key, read in reads.items():
         columns = read.query.selected_columns
-        shapes.append(
-            (
-                row_type(tuple(columns.keys())),
-                [_converter(c.type, dialect) for c in columns],
-            )
-        )
+        try:
+            converters = [_converter(c.type, dialect) for c in columns]
+        except TypeError:
+            if not skip_failed:
+                raise
+            log.exception("read %r cannot be read together", key)
+            continue
+        keys.append(key)
+        plan.append(read)
+        shapes.append((row_type(tuple(columns.keys())), converters))
+    if not plan:
+        return {}
     try:
         result = db.session.execute(_statement(plan, postgresql)).all()
     except sa.exc.DBAPIError:
         if not skip_failed or len(plan) == 1:
             raise
         db.session.rollback()
-        return _one_by_one(reads)
+        return _one_by_one(dict(zip(keys, plan, strict=True)))
     found: list[list[tuple[int, str]]] = [[] for _ in plan]
     for part, number, row in result:
         found[part].append((number, row))

@@ -563,6 +563,7 @@ def test_the_history_on_postgresql_is_looked_up_by_the_entity_index(app):
         pytest.skip("PostgreSQL's plan (SQLite's: tests/test_bench_and_plans.py)")
     from core.clients.models import Client
     from core.interactions import timeline
+    from core.reads import read_together
 
     with app.app_context():
         client = client_services.create_client({"kind": "company", "name": "Audited Co"})
@@ -574,9 +575,10 @@ def test_the_history_on_postgresql_is_looked_up_by_the_entity_index(app):
             if "FROM audit_log" in statement and "EXPLAIN" not in statement:
                 seen.append((statement, parameters))
 
+        [source] = timeline.history_items(client, None, None, None, 20)
         sa.event.listen(db.engine, "before_cursor_execute", record)
         try:
-            items = timeline.history_items(client, None, None, None, 20)
+            items = source.items(read_together(source.reads))
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", record)
         assert items and len(seen) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -251,6 +251,22 @@ class TimelineItem:
     @property
     def key(self) -> tuple[datetime, str, int]:
         return (self.at, self.kind, self.id)
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    """Timeline items from queries that core runs together with every other provider's,
+    in one statement for the whole page (``timeline_items`` may return these instead of
+    items, or beside them).
+
+    ``reads`` maps names to ``core.reads.Read``s (the newest ``limit`` rows after the
+    cursor, as a provider's own query would select them); ``items(rows)`` gets
+    ``{name: rows}`` (each row a named tuple of the read's columns, in the read's order)
+    and returns the ``TimelineItem``s. A source whose read fails is left out (logged).
+    """
+
+    reads: Mapping[str, Any]
+    items: Callable[[Mapping[str, list[Any]]], list[TimelineItem]]
 
 
 class BadCursor(ValueError):
