@@ -55,12 +55,6 @@ def row_type(keys: tuple[str, ...]) -> type:
     return namedtuple("ReadRow", keys)  # noqa: PYI024 - built per shape at run time
 
 
-def _sqlite_converter(kind: sa.types.TypeEngine, dialect: Any) -> Callable[[Any], Any] | None:
-    # json_array() gives the stored values as they are (text for datetimes and JSON, 0/1
-    # for booleans, numbers as stored): the type's own result processor does the rest.
-    return kind.dialect_impl(dialect).result_processor(dialect, None)
-
-
 def _postgresql_converter(kind: sa.types.TypeEngine) -> Callable[[Any], Any] | None:
     # What psycopg would have made of the value: json_build_array() writes timestamps and
     # dates in ISO form, numerics as text (cast in ``_cell``), booleans and JSON as such.
@@ -78,15 +72,20 @@ def _postgresql_converter(kind: sa.types.TypeEngine) -> Callable[[Any], Any] | N
 _PLAIN = (sa.Integer, sa.String, sa.Boolean, sa.JSON, sa.DateTime, sa.Date, sa.Numeric)
 
 
+@lru_cache(maxsize=1024)
 def _converter(kind: sa.types.TypeEngine, dialect: Any) -> Callable[[Any], Any] | None:
+    """How a value of a column of type ``kind`` comes back from JSON (None: as it is).
+    Cached by type object: columns share theirs, so a page computes few of them."""
     if isinstance(kind, sa.types.NullType):
         return None
     if isinstance(kind, sa.types.TypeDecorator | sa.Float) or not isinstance(kind, _PLAIN):
         raise TypeError(f"read_together cannot read a column of type {kind!r}")
-    if dialect.name == "postgresql":
-        convert = _postgresql_converter(kind)
-    else:
-        convert = _sqlite_converter(kind, dialect)
+    if dialect.name != "postgresql":
+        # json_array() gives the stored values as they are (text for datetimes and JSON,
+        # 0/1 for booleans, numbers as stored): the type's own result processor (which
+        # passes None through) does the rest.
+        return kind.dialect_impl(dialect).result_processor(dialect, None)
+    convert = _postgresql_converter(kind)
     if convert is None:
         return None
     return lambda value: None if value is None else convert(value)
@@ -98,30 +97,36 @@ def _cell(column: Any, postgresql: bool) -> Any:
     return column
 
 
-def _statement(reads: list[Read], postgresql: bool) -> sa.Select | sa.CompoundSelect:
+# The three columns of every branch, made once (elements are immutable and shared).
+_PART = [sa.literal_column(str(i)).label("part") for i in range(64)]
+_UNNUMBERED = sa.literal_column("0").label("n")
+_OUTER = (sa.literal_column("part"), sa.literal_column("n"), sa.literal_column("row"))
+
+
+def _statement(
+    reads: list[Read], columns: list[list[Any]], postgresql: bool
+) -> sa.Select | sa.CompoundSelect:
     branches = []
     for index, read in enumerate(reads):
-        cells = [_cell(c, postgresql) for c in read.query.selected_columns]
+        cells = [_cell(c, postgresql) for c in columns[index]]
         if postgresql:
-            row = sa.cast(sa.func.json_build_array(*cells), sa.Text)
+            row = sa.cast(sa.func.json_build_array(*cells), sa.Text).label("row")
         else:
-            row = sa.func.json_array(*cells)
+            row = sa.func.json_array(*cells).label("row")
         if read.order_by and read.ordered:
-            number = sa.func.row_number().over(order_by=read.order_by)
+            number = sa.func.row_number().over(order_by=read.order_by).label("n")
         else:
-            number = sa.literal_column("0")
-        inner = read.query.with_only_columns(
-            sa.literal_column(str(index)).label("part"),
-            number.label("n"),
-            row.label("row"),
-            maintain_column_froms=True,
-        )
+            number = _UNNUMBERED
+        part = _PART[index] if index < len(_PART) else sa.literal_column(str(index)).label("part")
+        inner = read.query.with_only_columns(part, number, row, maintain_column_froms=True)
         if read.order_by:
             inner = inner.order_by(*read.order_by)
         if read.limit is not None:
             inner = inner.limit(read.limit)
-        part = inner.subquery(f"r{index}")
-        branches.append(sa.select(part.c.part, part.c.n, part.c.row))
+        if read.order_by or read.limit is not None:
+            # SQLite takes no ORDER BY or LIMIT in a member of a UNION: a subquery does.
+            inner = sa.select(*_OUTER).select_from(inner.subquery(f"r{index}"))
+        branches.append(inner)
     return branches[0] if len(branches) == 1 else sa.union_all(*branches)
 
 
@@ -136,11 +141,12 @@ def read_together(reads: Mapping[K, Read], *, skip_failed: bool = False) -> dict
         return {}
     dialect = db.session.get_bind().dialect
     postgresql = dialect.name == "postgresql"
-    keys, plan, shapes = [], [], []
+    keys, plan, selected, shapes = [], [], [], []
     for key, read in reads.items():
         columns = read.query.selected_columns
+        listed = list(columns)
         try:
-            converters = [_converter(c.type, dialect) for c in columns]
+            converters = [_converter(c.type, dialect) for c in listed]
         except TypeError:
             if not skip_failed:
                 raise
@@ -148,11 +154,12 @@ def read_together(reads: Mapping[K, Read], *, skip_failed: bool = False) -> dict
             continue
         keys.append(key)
         plan.append(read)
+        selected.append(listed)
         shapes.append((row_type(tuple(columns.keys())), converters))
     if not plan:
         return {}
     try:
-        result = db.session.execute(_statement(plan, postgresql)).all()
+        result = db.session.execute(_statement(plan, selected, postgresql)).all()
     except sa.exc.DBAPIError:
         if not skip_failed or len(plan) == 1:
             raise
@@ -168,12 +175,11 @@ def read_together(reads: Mapping[K, Read], *, skip_failed: bool = False) -> dict
             continue
         rows.sort(key=_first)
         values = json.loads("[" + ",".join([row for _, row in rows]) + "]")
-        if any(converters):
-            pairs = list(enumerate(converters))
+        pairs = [(i, convert) for i, convert in enumerate(converters) if convert is not None]
+        if pairs:
             for cells in values:
                 for i, convert in pairs:
-                    if convert is not None:
-                        cells[i] = convert(cells[i])
+                    cells[i] = convert(cells[i])
         out[key] = [make._make(cells) for cells in values]
     return out
 
