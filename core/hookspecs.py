@@ -112,9 +112,12 @@ def client_card_panels(app: Flask, client: Client, user: User) -> list[CardPanel
     :param client: the client being shown (never one outside the user's scope).
     :param user: the user looking at it.
     :return: a list of ``CardPanel(name, title, render, permission=None, weight=100)``;
-        ``render(client, user)`` returns HTML. Core drops panels whose ``permission`` the
-        user lacks and sorts the rest by ``weight`` (core: contacts 10, relations 20, history
-        1000 so it stays last; plugins use 100-999).
+        ``render(client, user)`` returns HTML, or (better) a ``PanelSource(reads,
+        render)`` whose ``reads`` core runs together with every other panel's, in one
+        statement for the card, before calling its ``render(rows)`` for the HTML. Core
+        drops panels whose ``permission`` the user lacks and sorts the rest by ``weight``
+        (core: contacts 10, relations 20, history 1000 so it stays last; plugins use
+        100-999).
     """
 
 
