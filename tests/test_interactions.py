@@ -439,10 +439,10 @@ def test_the_timeline_runs_the_same_few_queries_for_10_items_as_for_50(
     assert counts[0] == counts[1], counts
     # The API: the client, its contact persons and one statement for every provider's
     # items (interactions, comments and their mentions, history, tasks, documents). The
-    # card: the client with its owner, contact persons, phones, e-mails, addresses and
-    # tags, then one statement for the rows of every panel (tasks, documents, attachments,
+    # card: the client with its owner; its contact persons, phones, e-mails, addresses and
+    # tags; one statement for the rows of every panel (tasks, documents, attachments,
     # relations, former staff), the timeline's and the bell's count (23 before).
-    assert counts[1] <= (3 if path.startswith("/api") else 7), counts
+    assert counts[1] == 3, counts
 
 
 def test_a_due_next_contact_date_shows_in_the_timeline(app, api):
