@@ -11,7 +11,9 @@ here into exactly what the columns give when read on their own (by their SQLAlch
 types: datetimes, dates, decimals, booleans, JSON documents).
 
 A read selects columns, not ORM entities (label the ones whose names repeat), of the
-types ``_converter`` knows; its rows come back as named tuples. Reads cannot use each
+types ``_converter`` knows (not floats, nor on SQLite numerics of more than 15 digits:
+SQLite stores both as binary floats and writes them into JSON with 15 significant
+digits); its rows come back as named tuples. Reads cannot use each
 other's results, but a read can repeat another's conditions as a subquery (the sendings
 of the documents a panel shows: ``document_id IN (SELECT id ... LIMIT 50)``).
 """
@@ -81,6 +83,9 @@ def _converter(kind: sa.types.TypeEngine, dialect: Any) -> Callable[[Any], Any] 
     if isinstance(kind, sa.types.TypeDecorator | sa.Float) or not isinstance(kind, _PLAIN):
         raise TypeError(f"read_together cannot read a column of type {kind!r}")
     if dialect.name != "postgresql":
+        if isinstance(kind, sa.Numeric) and (kind.precision or 99) > 15:
+            # Stored as a binary float, written into JSON with 15 significant digits.
+            raise TypeError(f"read_together reads numerics of up to 15 digits: {kind!r}")
         # json_array() gives the stored values as they are (text for datetimes and JSON,
         # 0/1 for booleans, numbers as stored): the type's own result processor (which
         # passes None through) does the rest.
@@ -161,9 +166,12 @@ def read_together(reads: Mapping[K, Read], *, skip_failed: bool = False) -> dict
     try:
         result = db.session.execute(_statement(plan, selected, postgresql)).all()
     except sa.exc.DBAPIError:
-        if not skip_failed or len(plan) == 1:
+        if not skip_failed:
             raise
         db.session.rollback()
+        if len(plan) == 1:
+            log.exception("read %r failed", keys[0])
+            return {}
         return _one_by_one(dict(zip(keys, plan, strict=True)))
     found: list[list[tuple[int, str]]] = [[] for _ in plan]
     for part, number, row in result:

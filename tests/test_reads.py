@@ -145,3 +145,23 @@ def test_unsupported_column_types_are_refused(probed, kind):
         with pytest.raises(TypeError):
             read_together(odd)
         assert read_together(odd, skip_failed=True) == {}
+
+
+def test_long_numerics_are_refused_on_sqlite_only(probed):
+    """SQLite keeps numerics as binary floats: more than 15 digits would not survive JSON."""
+    long = {
+        "long": Read(sa.select(sa.cast(probe.c.amount, sa.Numeric(20, 2))).where(probe.c.id == 1))
+    }
+    with probed.app_context():
+        if db.engine.dialect.name == "sqlite":
+            with pytest.raises(TypeError):
+                read_together(long)
+        else:
+            assert read_together(long)["long"][0][0] == Decimal("1234.50")
+
+
+def test_one_failing_read_alone_is_left_out_when_asked(probed):
+    missing = sa.table("no_such_table", sa.column("id", sa.Integer))
+    with probed.app_context():
+        assert read_together({"bad": Read(sa.select(missing.c.id))}, skip_failed=True) == {}
+        assert db.session.execute(sa.select(sa.func.count()).select_from(probe)).scalar() == 4
