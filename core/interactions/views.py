@@ -26,6 +26,7 @@ from core.ids import parse_id
 from core.interactions import comments, services, timeline
 from core.interactions.models import DIRECTIONS, KINDS, Interaction
 from core.interactions.schemas import InteractionInSchema, InteractionPatchSchema, form_data
+from core.notifications import unread_read
 from core.plugin_system.registry import Deferred
 from core.plugin_system.types import BadCursor, PanelSource, TimelineCursor
 from core.reads import read_together
@@ -51,8 +52,15 @@ def _pending(client, user, cursor: TimelineCursor | None) -> timeline.PendingPag
 
 
 def _timeline_context(client, user, cursor: TimelineCursor | None) -> dict[str, Any]:
+    """The timeline's page, read in one statement with the bell's count of the layout."""
     pending = _pending(client, user, cursor)
-    return _page_context(client, pending, read_together(pending.reads, skip_failed=True))
+    reads: dict[Any, Any] = dict(pending.reads)
+    if g.get("crm_bell") is None:
+        reads["bell"] = unread_read(user.id)
+    rows = read_together(reads, skip_failed=True)
+    if "bell" in rows:
+        g.crm_bell = rows["bell"][0].unread
+    return _page_context(client, pending, rows)
 
 
 def _page_context(client, pending: timeline.PendingPage, rows) -> dict[str, Any]:
