@@ -123,7 +123,8 @@ def _statement(
         else:
             number = _UNNUMBERED
         part = _PART[index] if index < len(_PART) else sa.literal_column(str(index)).label("part")
-        inner = read.query.with_only_columns(part, number, row, maintain_column_froms=True)
+        # The same columns, wrapped: their FROM stays what it was.
+        inner = read.query.with_only_columns(part, number, row)
         if read.order_by:
             inner = inner.order_by(*read.order_by)
         if read.limit is not None:
