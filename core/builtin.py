@@ -31,6 +31,7 @@ from core.plugin_system.types import (
     SearchResult,
     SettingDefinition,
     TimelineItem,
+    TimelineSource,
 )
 
 PHONE_REGIONS = tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
@@ -295,7 +296,7 @@ def client_card_panels() -> list[CardPanel]:
 
 
 @hookimpl
-def timeline_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+def timeline_items(client, user, kinds, before, limit) -> list[TimelineItem | TimelineSource]:
     from core.documents.timeline import document_items, sending_items
     from core.interactions.timeline import core_items
     from core.tasks.timeline import task_items

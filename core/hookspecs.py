@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         SettingDefinition,
         TimelineCursor,
         TimelineItem,
+        TimelineSource,
     )
     from core.records import Linked
     from core.users.models import User
@@ -111,9 +112,12 @@ def client_card_panels(app: Flask, client: Client, user: User) -> list[CardPanel
     :param client: the client being shown (never one outside the user's scope).
     :param user: the user looking at it.
     :return: a list of ``CardPanel(name, title, render, permission=None, weight=100)``;
-        ``render(client, user)`` returns HTML. Core drops panels whose ``permission`` the
-        user lacks and sorts the rest by ``weight`` (core: contacts 10, relations 20, history
-        1000 so it stays last; plugins use 100-999).
+        ``render(client, user)`` returns HTML, or (better) a ``PanelSource(reads,
+        render)`` whose ``reads`` core runs together with every other panel's, in one
+        statement for the card, before calling its ``render(rows)`` for the HTML. Core
+        drops panels whose ``permission`` the user lacks and sorts the rest by ``weight``
+        (core: contacts 10, relations 20, history 1000 so it stays last; plugins use
+        100-999).
     """
 
 
@@ -177,7 +181,7 @@ def timeline_items(
     kinds: frozenset[str] | None,
     before: TimelineCursor | None,
     limit: int,
-) -> list[TimelineItem]:
+) -> list[TimelineItem | TimelineSource]:
     """Contribute entries to a client's timeline (tasks, documents, deals, tickets, ...).
 
     Called for each page of the timeline on the client card, ``/clients/<id>/timeline``
@@ -197,7 +201,10 @@ def timeline_items(
         a fixed number of queries (core merges every provider's items and keeps ``limit``).
     :return: a list of ``TimelineItem(kind, at, id, title, body="", url=None, label="",
         icon="", weight=100, actor="")``; ``(at, kind, id)`` must be unique and ``at`` is
-        a naive UTC datetime.
+        a naive UTC datetime. Or (better) ``TimelineSource(reads, items)``s: core runs the
+        ``reads`` (``core.reads.Read``) of every provider together, in one statement for
+        the page (on the card, with the panels' reads), and ``items(rows)`` makes the
+        items from their rows.
     """
 
 

@@ -1001,6 +1001,7 @@ def test_the_timeline_history_looks_up_a_clients_entries(generated):
     scan of the clients table (it cost 0.2 s per card at a million clients)."""
     from core.db import db
     from core.interactions import timeline
+    from core.reads import read_together
 
     database, folder = generated
     app = _app(database, folder)
@@ -1014,9 +1015,10 @@ def test_the_timeline_history_looks_up_a_clients_entries(generated):
         from core.clients.models import Client
 
         client = db.session.get(Client, 1)
+        [source] = timeline.history_items(client, None, None, None, 20)
         sa.event.listen(db.engine, "before_cursor_execute", record)
         try:
-            timeline.history_items(client, None, None, None, 20)
+            read_together(source.reads)
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", record)
         assert len(seen) == 1

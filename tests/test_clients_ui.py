@@ -402,3 +402,40 @@ def test_the_card_shows_every_persons_phones_and_emails_in_the_same_few_queries(
     assert "+493020007" not in page and "person7@example.com" not in page
     moved = admin_client.get(f"/clients/{ids[2]}").get_data(as_text=True)
     assert "Person7 Zeta7" in moved and "+493020007" in moved and "person7@example.com" in moved
+
+
+def test_the_cards_persons_phones_emails_addresses_and_tags_are_looked_up_by_index(app):
+    """The one statement that reads them (``queries._card_children``) finds each kind by an
+    index of the client (and the persons' phones and e-mails by the person's), never by
+    walking a table: sequential scans are switched off on PostgreSQL, so that the plan
+    shows what the statement allows whatever the tables' sizes."""
+    from core.clients import queries, services
+
+    with app.app_context():
+        owner = db.session.execute(sa.text("SELECT id FROM users ORDER BY id")).scalar()
+        client = services.create_client(
+            {"name": "Indexed Co", "kind": "company", "owner_id": owner, "tags": ["vip"]}
+        )
+        services.save_contact(client, {"last_name": "Person", "phones": ["+4930100"]})
+        statement = queries._card_children(client.id)
+        connection = db.session.connection()
+        sql = str(
+            statement.compile(
+                connection, compile_kwargs={"literal_binds": True, "render_postcompile": True}
+            )
+        )
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+            plan = "\n".join(row[0] for row in connection.exec_driver_sql(f"EXPLAIN {sql}"))
+            scans = [line for line in plan.splitlines() if "Seq Scan" in line]
+        else:
+            plan = "\n".join(
+                row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
+            )
+            scans = [
+                line for line in plan.splitlines() if line.startswith("SCAN ") and line != "SCAN k"
+            ]
+        db.session.rollback()
+    assert not scans, plan
+    for index in ("contact_persons_client_id", "client_phones", "client_emails"):
+        assert index in plan, plan

@@ -329,3 +329,20 @@ def test_a_plugin_whose_hooks_raise_does_not_break_pages_or_changes(app, admin_c
         user_services.create_user("new@example.com", "Newcomer", PASSWORD)
         texts = db.session.execute(sa.select(Greeting.text)).scalars().all()
     assert "Welcome, Newcomer!" in texts  # hello still heard the event grumpy choked on
+
+
+def test_plugins_that_take_the_principal_get_it_and_the_others_the_loaded_user(app):
+    """``takes_principal = True`` (the sales plugin) spares the request loading the User
+    with its roles; a plugin without it (hello) still gets the User, loaded once."""
+    from core.plugin_system.registry import Deferred
+
+    registry = app.extensions["crm_plugins"]
+    assert "sales" in registry.principal_takers
+    assert "hello" not in registry.principal_takers
+    loads = []
+    with app.test_request_context():
+        deferred = Deferred(lambda: loads.append("user") or "the user", for_core="principal")
+        assert deferred.get("core") == deferred.get("sales") == "principal"
+        assert loads == []
+        assert deferred.get("hello") == deferred.get("hello_extra") == "the user"
+        assert loads == ["user"]

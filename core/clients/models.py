@@ -231,7 +231,12 @@ class ContactPerson(Audited, BusinessMixin, db.Model):
 
     @property
     def full_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.middle_name, self.last_name) if p)
+        return full_name(self.first_name, self.middle_name, self.last_name)
+
+
+def full_name(first: str | None, middle: str | None, last: str | None) -> str:
+    """A person's name as shown: the parts there are, in that order."""
+    return " ".join(p for p in (first, middle, last) if p)
 
 
 class ContactMove(db.Model):

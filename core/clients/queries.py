@@ -580,10 +580,11 @@ def card(client_id: int, user: Any, include_trash: bool = False) -> Client | Non
     """The client with everything its card and the API's detail show (owner, phones,
     e-mails, addresses, tags, contact persons with theirs), if ``user`` may see it.
 
-    Six statements, each read by an index; the collections are set on the objects as
-    loaded (``set_committed_value``), so nothing is loaded lazily later. The phones and
-    e-mails of the client and of its contact persons come in one statement each: a
-    contact person's are stored under its company (moving the person moves them)."""
+    Two statements, each reading by indexes: the client with its owner, then its contact
+    persons, phones, e-mails, addresses and tags together (``_card_children``). The collections
+    are set on the objects as loaded (``set_committed_value``), so nothing is loaded
+    lazily later. A contact person's phones and e-mails are stored under its company
+    (moving the person moves them) and come with the company's."""
     query = scoped(
         sa.select(Client).where(Client.id == client_id), user, "clients", Client.owner_id
     )
@@ -592,38 +593,65 @@ def card(client_id: int, user: Any, include_trash: bool = False) -> Client | Non
     client = db.session.execute(query.options(joinedload(Client.owner))).scalar_one_or_none()
     if client is None:
         return None
-    contacts = (
-        db.session.execute(
-            sa.select(ContactPerson)
-            .where(ContactPerson.client_id == client.id)
-            .order_by(ContactPerson.last_name, ContactPerson.id)
-        )
-        .scalars()
-        .all()
-    )
-    ids = [c.id for c in contacts]
-    mine = {None: [], **{i: [] for i in ids}}
-    for model, attribute in ((Phone, "phones"), (Email, "emails")):
-        owned = {key: [] for key in mine}
-        where = model.client_id == client.id
-        if ids:
-            where = sa.or_(where, model.contact_person_id.in_(ids))
-        for row in db.session.execute(sa.select(model).where(where).order_by(model.id)).scalars():
-            if row.contact_person_id in owned:
-                owned[row.contact_person_id].append(row)
-        set_committed_value(client, attribute, owned[None])
+    contacts: list[ContactPerson] = []
+    owned: dict[str, dict[int | None, list]] = {"phones": {}, "emails": {}}
+    addresses: list[Address] = []
+    tags: list[Tag] = []
+    for contact, phone, email, address, tag in db.session.execute(_card_children(client.id)):
+        if contact is not None:
+            contacts.append(contact)
+        elif phone is not None:
+            owned["phones"].setdefault(phone.contact_person_id, []).append(phone)
+        elif email is not None:
+            owned["emails"].setdefault(email.contact_person_id, []).append(email)
+        elif address is not None:
+            addresses.append(address)
+        elif tag is not None:
+            tags.append(tag)
+    for attribute, by_owner in owned.items():
+        set_committed_value(client, attribute, by_owner.get(None, []))
         for contact in contacts:
-            set_committed_value(contact, attribute, owned[contact.id])
-    addresses = db.session.execute(
-        sa.select(Address).where(Address.client_id == client.id).order_by(Address.id)
-    ).scalars()
-    set_committed_value(client, "addresses", list(addresses))
-    tags = db.session.execute(
-        sa.select(Tag)
-        .join(client_tags, client_tags.c.tag_id == Tag.id)
-        .where(client_tags.c.client_id == client.id)
-        .order_by(Tag.name)
-    ).scalars()
-    set_committed_value(client, "tags", list(tags))
-    set_committed_value(client, "contacts", list(contacts))
+            set_committed_value(contact, attribute, by_owner.get(contact.id, []))
+    set_committed_value(client, "addresses", addresses)
+    set_committed_value(client, "tags", tags)
+    set_committed_value(client, "contacts", contacts)
     return client
+
+
+def _card_children(client_id: int) -> sa.Select:
+    """A client's contact persons, phones, e-mails, addresses and tags in one statement:
+    the ids of each (a ``UNION ALL`` of five index lookups, tagged by kind), each joined
+    to its own table; a row holds one object and ``None`` for the other four. Ordered as
+    the collections are: persons by last name, tags by name, the rest by id."""
+    persons = sa.select(ContactPerson.id).where(ContactPerson.client_id == client_id)
+    if db.engine.dialect.name == "postgresql":
+        # "= ANY(ARRAY(...))" is an index condition; "IN (subquery)" may be a filter.
+        of_persons: Any = sa.any_(sa.func.array(persons.scalar_subquery()))
+    else:
+        of_persons = None
+    keys = sa.union_all(
+        *(
+            sa.select(sa.literal_column(f"'{part}'").label("part"), column.label("id")).where(
+                condition
+            )
+            for part, column, condition in (
+                ("c", ContactPerson.id, ContactPerson.client_id == client_id),
+                ("p", Phone.id, _of_client(Phone, client_id, persons, of_persons)),
+                ("e", Email.id, _of_client(Email, client_id, persons, of_persons)),
+                ("a", Address.id, Address.client_id == client_id),
+                ("t", client_tags.c.tag_id, client_tags.c.client_id == client_id),
+            )
+        )
+    ).subquery("k")
+    query = sa.select(ContactPerson, Phone, Email, Address, Tag).select_from(keys)
+    for part, model in (("c", ContactPerson), ("p", Phone), ("e", Email), ("a", Address)):
+        query = query.outerjoin(model, sa.and_(keys.c.part == part, model.id == keys.c.id))
+    query = query.outerjoin(Tag, sa.and_(keys.c.part == "t", Tag.id == keys.c.id))
+    return query.order_by(keys.c.part, ContactPerson.last_name, Tag.name, keys.c.id)
+
+
+def _of_client(model: Any, client_id: int, persons: sa.Select, of_persons: Any):
+    """The phones (or e-mails) of the client and of its contact persons."""
+    if of_persons is not None:
+        return sa.or_(model.client_id == client_id, model.contact_person_id == of_persons)
+    return sa.or_(model.client_id == client_id, model.contact_person_id.in_(persons))

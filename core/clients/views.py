@@ -13,6 +13,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -39,6 +40,7 @@ from core.clients.models import (
     ContactPerson,
     CustomField,
     SavedFilter,
+    full_name,
 )
 from core.clients.schemas import (
     ADDRESS_KINDS,
@@ -51,7 +53,10 @@ from core.clients.schemas import (
 )
 from core.db import db, utcnow
 from core.ids import parse_id
+from core.notifications import unread_read
 from core.plugin_system.registry import Deferred
+from core.plugin_system.types import CardPanel, PanelSource
+from core.reads import Read, read_together
 from core.security import current_actor, current_principal, requires, scoped
 from core.users.services import UserChoice, ValidationFailed, active_users
 
@@ -302,12 +307,15 @@ def card(client_id: int):
     user = current_principal()
     client = queries.card(client_id, user) or abort(404)
     registry = current_app.extensions["crm_plugins"]
-    panels = []
     # Plugins get the User (loaded only if one asks); core's panels read only its scope.
     deferred = Deferred(current_actor, for_core=user)
     contributed = registry.collect(
         "client_card_panels", app=current_app, client=client, user=deferred
     )
+    # First every panel's render: HTML, or a PanelSource whose reads run below, together
+    # with every other panel's and the bell's in one statement.
+    rendered: list[tuple[str, CardPanel, Any]] = []
+    reads: dict[tuple[int, str], Any] = {}
     for plugin, panel in sorted(contributed, key=lambda pp: (pp[1].weight, pp[1].name)):
         if panel.permission and not user.has_permission(panel.permission):
             continue
@@ -318,6 +326,29 @@ def card(client_id: int):
                 raise
             current_app.logger.exception("plugin %s: panel %s failed", plugin, panel.name)
             continue
+        if isinstance(html, PanelSource):
+            n = len(rendered)
+            reads.update({(n, name): read for name, read in html.reads.items()})
+        rendered.append((plugin, panel, html))
+    if g.get("crm_bell") is None:  # a panel that rendered a template may have read it
+        reads[(-1, "bell")] = unread_read(user.id)
+    rows = read_together(reads, skip_failed=True)
+    if (-1, "bell") in rows:
+        g.crm_bell = rows[(-1, "bell")][0].unread
+    panels = []
+    for n, (plugin, panel, html) in enumerate(rendered):
+        if isinstance(html, PanelSource):
+            mine = {name: rows[(n, name)] for name in html.reads if (n, name) in rows}
+            if plugin != "core" and len(mine) < len(html.reads):
+                continue  # a read failed (read_together logged it): the panel is left out
+            try:
+                # Core's timeline panel reads for plugins too, and leaves out what failed.
+                html = html.render(mine)
+            except Exception:
+                if plugin == "core":
+                    raise
+                current_app.logger.exception("plugin %s: panel %s failed", plugin, panel.name)
+                continue
         panels.append({"name": panel.name, "title": panel.title, "html": Markup(html)})
     return render_template(
         "clients/card.html",
@@ -328,65 +359,81 @@ def card(client_id: int):
     )
 
 
-def render_contacts_panel(client: Client, user: Any) -> str:
-    moves = db.session.execute(
-        sa.select(ContactMove, ContactPerson)
+def render_contacts_panel(client: Client, user: Any) -> PanelSource:
+    """The contact persons (loaded with the client) and the last 20 who left."""
+    moves = (
+        sa.select(
+            ContactPerson.first_name,
+            ContactPerson.middle_name,
+            ContactPerson.last_name,
+            ContactMove.old_position,
+            ContactMove.at,
+        )
         .join(ContactPerson, ContactPerson.id == ContactMove.contact_person_id)
         .where(ContactMove.from_client_id == client.id)
-        .order_by(ContactMove.at.desc())
-        .limit(20)
-    ).all()
-    return render_template(
-        "clients/panel_contacts.html",
-        client=client,
-        moves=moves,
-        phone_kinds=PHONE_KINDS,
-        email_kinds=EMAIL_KINDS,
     )
 
-
-def render_relations_panel(client: Client, user: Any) -> str:
-    rows = (
-        db.session.execute(
-            sa.select(ClientRelation)
-            .where(
-                sa.or_(ClientRelation.client_id == client.id, ClientRelation.other_id == client.id)
-            )
-            .options(
-                sa.orm.selectinload(ClientRelation.client),
-                sa.orm.selectinload(ClientRelation.other),
-            )
-            .order_by(ClientRelation.id)
+    def render(rows) -> str:
+        return render_template(
+            "clients/panel_contacts.html",
+            client=client,
+            moves=[
+                (full_name(r.first_name, r.middle_name, r.last_name), r.old_position, r.at)
+                for r in rows["moves"]
+            ],
+            phone_kinds=PHONE_KINDS,
+            email_kinds=EMAIL_KINDS,
         )
-        .scalars()
-        .all()
+
+    return PanelSource({"moves": Read(moves, (ContactMove.at.desc(),), limit=20)}, render)
+
+
+_OTHER = sa.orm.aliased(Client, name="other")
+
+
+def render_relations_panel(client: Client, user: Any) -> PanelSource:
+    relations = (
+        sa.select(
+            ClientRelation.id,
+            ClientRelation.client_id,
+            ClientRelation.other_id,
+            ClientRelation.kind,
+            Client.name.label("client_name"),
+            _OTHER.name.label("other_name"),
+        )
+        .join(Client, Client.id == ClientRelation.client_id)
+        .join(_OTHER, _OTHER.id == ClientRelation.other_id)
+        .where(sa.or_(ClientRelation.client_id == client.id, ClientRelation.other_id == client.id))
     )
     # The other side may be outside the viewer's scope: then it shows as "a client you
     # cannot see", never by name.
-    linked = {r.other_id if r.client_id == client.id else r.client_id for r in rows}
-    visible = (
-        set(
-            db.session.execute(
-                scoped(
-                    sa.select(Client.id).where(Client.id.in_(linked), Client.deleted_at.is_(None)),
-                    user,
-                    "clients",
-                    Client.owner_id,
-                )
-            ).scalars()
+    linked = sa.union(
+        sa.select(ClientRelation.other_id).where(ClientRelation.client_id == client.id),
+        sa.select(ClientRelation.client_id).where(ClientRelation.other_id == client.id),
+    )
+    visible = scoped(
+        sa.select(Client.id).where(Client.id.in_(linked), Client.deleted_at.is_(None)),
+        user,
+        "clients",
+        Client.owner_id,
+    )
+
+    def render(rows) -> str:
+        return render_template(
+            "clients/panel_relations.html",
+            client=client,
+            relations=rows["relations"],
+            visible={r.id for r in rows["visible"]},
+            choices=RELATION_CHOICES,
+            other_side=RELATION_OTHER_SIDE,
+            this_side=RELATION_THIS_SIDE,
         )
-        if linked
-        else set()
-    )
-    return render_template(
-        "clients/panel_relations.html",
-        client=client,
-        relations=rows,
-        visible=visible,
-        choices=RELATION_CHOICES,
-        other_side=RELATION_OTHER_SIDE,
-        this_side=RELATION_THIS_SIDE,
-    )
+
+    reads = {
+        "relations": Read(relations, (ClientRelation.id,)),
+        "visible": Read(visible),
+    }
+    return PanelSource(reads, render)
 
 
 # --- forms --------------------------------------------------------------------------------

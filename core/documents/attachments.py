@@ -185,14 +185,15 @@ def record_attachments(kind: str, record_id: int, limit: int = 100) -> list[Atta
     )
 
 
-def panel(kind: str, record_id: int, user: Any) -> dict[str, Any]:
-    """What ``documents/panel_attachments.html`` shows for a record: its files, who may
-    delete which, and the upload form's limits. Any record kind: the client card includes
-    it, and so can a plugin's page (the sales plugin's deal card)."""
+def panel(kind: str, record_id: int, user: Any, files: list | None = None) -> dict[str, Any]:
+    """What ``documents/panel_attachments.html`` shows for a record: its files (read here
+    unless given, as the client card reads them with its other panels), who may delete
+    which, and the upload form's limits. Any record kind: the client card includes it, and
+    so can a plugin's page (the sales plugin's deal card)."""
     return {
         "attach_kind": kind,
         "attach_record_id": record_id,
-        "files": record_attachments(kind, record_id),
+        "files": record_attachments(kind, record_id) if files is None else files,
         "allowed": ", ".join(ALLOWED),
         "max_mb": max_bytes() // (1024 * 1024),
         "may_delete": lambda attachment: may_delete(attachment, user),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from marshmallow import ValidationError
@@ -19,6 +20,8 @@ from core.documents.models import TYPES, Attachment, Document, DocumentSending, 
 from core.documents.salutation import LANGUAGES
 from core.documents.schemas import TemplateInSchema
 from core.ids import parse_id
+from core.plugin_system.types import PanelSource
+from core.reads import Read
 from core.security import current_actor, current_principal, login_required_only, requires
 from core.users.services import ValidationFailed
 
@@ -59,31 +62,73 @@ def _flash_errors(errors: dict[str, list[str]]) -> None:
 
 # --- panels on the client card --------------------------------------------------------------
 
-
-def render_documents_panel(client: Client, user: Any) -> str:
-    documents = services.client_documents(client.id)
-    sendings = services.client_sendings([d.id for d in documents])
-    templates = (
-        db.session.query(DocumentTemplate)
-        .filter(DocumentTemplate.active.is_(True))
-        .order_by(DocumentTemplate.type, DocumentTemplate.name)
-        .all()
-        if user.has_permission("documents.generate")
-        else []
-    )
-    return render_template(
-        "documents/panel_documents.html",
-        client=client,
-        documents=documents,
-        sendings=sendings,
-        templates=templates,
-    )
+# As many as ``services.client_documents`` and ``attachments.record_attachments`` list.
+PANEL_DOCUMENTS = 50
+PANEL_ATTACHMENTS = 100
 
 
-def render_attachments_panel(client: Client, user: Any) -> str:
-    return render_template(
-        "documents/panel_attachments.html", **attachments.panel("client", client.id, user)
-    )
+def render_documents_panel(client: Client, user: Any) -> PanelSource:
+    """The client's last 50 documents with their sendings, and the templates to generate
+    one from (for those who may)."""
+    newest = (Document.id.desc(),)
+    documents = sa.select(
+        Document.id,
+        Document.number,
+        Document.title,
+        Document.created_at,
+        Document.contact_person_id,
+    ).where(Document.client_id == client.id)
+    shown = sa.select(Document.id).where(Document.client_id == client.id)
+    sendings = sa.select(
+        DocumentSending.id,
+        DocumentSending.document_id,
+        DocumentSending.to_email,
+        DocumentSending.status,
+        DocumentSending.sent_at,
+        DocumentSending.error,
+    ).where(DocumentSending.document_id.in_(shown.order_by(*newest).limit(PANEL_DOCUMENTS)))
+    reads = {
+        "documents": Read(documents, newest, limit=PANEL_DOCUMENTS),
+        "sendings": Read(sendings, (DocumentSending.id,)),
+    }
+    if user.has_permission("documents.generate"):
+        templates = sa.select(
+            DocumentTemplate.id, DocumentTemplate.name, DocumentTemplate.type
+        ).where(DocumentTemplate.active.is_(True))
+        reads["templates"] = Read(templates, (DocumentTemplate.type, DocumentTemplate.name))
+
+    def render(rows) -> str:
+        by_document: dict[int, list[Any]] = {}
+        for sending in rows["sendings"]:
+            by_document.setdefault(sending.document_id, []).append(sending)
+        return render_template(
+            "documents/panel_documents.html",
+            client=client,
+            documents=rows["documents"],
+            sendings=by_document,
+            templates=rows.get("templates", []),
+        )
+
+    return PanelSource(reads, render)
+
+
+def render_attachments_panel(client: Client, user: Any) -> PanelSource:
+    files = sa.select(
+        Attachment.id,
+        Attachment.filename,
+        Attachment.size,
+        Attachment.created_at,
+        Attachment.created_by_id,
+    ).where(Attachment.record_kind == "client", Attachment.record_id == client.id)
+
+    def render(rows) -> str:
+        return render_template(
+            "documents/panel_attachments.html",
+            **attachments.panel("client", client.id, user, files=rows["files"]),
+        )
+
+    newest = (Attachment.id.desc(),)
+    return PanelSource({"files": Read(files, newest, limit=PANEL_ATTACHMENTS)}, render)
 
 
 # --- documents ------------------------------------------------------------------------------

@@ -3,11 +3,15 @@ a page at a time by the key ``(at, kind, id)``, and core's own providers.
 
 Each provider returns at most ``limit + 1`` items after the cursor, so the newest ``limit``
 of their union are the page, and one more says there is a next page: no COUNT, and a
-fixed number of queries per provider however long the page is.
+fixed number of queries however long the page is. Providers that return
+``TimelineSource``s (core's and the sales plugin's) have their reads run together, in one
+statement for the whole page (core.reads); the card adds them to its own.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from datetime import datetime, time
 from typing import Any
 
@@ -19,12 +23,15 @@ from flask_babel import lazy_gettext as _l
 from core.audit.models import AuditLog
 from core.clients.models import Client
 from core.db import db, utcnow
-from core.interactions.comments import mentions_of
-from core.interactions.mentions import linkify
-from core.interactions.models import KINDS, Comment, Interaction
+from core.interactions.mentions import Mentionable, linkify
+from core.interactions.models import KINDS, Comment, Interaction, comment_mentions
 from core.interactions.services import to_local
-from core.plugin_system.types import TimelineCursor, TimelineItem
+from core.plugin_system.registry import CORE
+from core.plugin_system.types import TimelineCursor, TimelineItem, TimelineSource
+from core.reads import Read, read_together
 from core.users.models import User
+
+log = logging.getLogger(__name__)
 
 KIND_LABELS = {
     "call": _l("Call"),
@@ -67,18 +74,67 @@ KIND_WEIGHTS = {kind: 10 + n for n, kind in enumerate(KINDS)} | {
 DIRECTION_LABELS = {"in": _l("incoming"), "out": _l("outgoing")}
 
 
-def page(
+class PendingPage:
+    """A timeline page whose sources' reads are still to run (see ``prepare``)."""
+
+    def __init__(self, items: list[TimelineItem], sources: list, limit: int, kinds, before):
+        self.items = items
+        self.sources = sources
+        self.limit = limit
+        self.kinds = kinds
+        self.before = before
+        self.reads = {
+            (n, name): read
+            for n, (_plugin, source) in enumerate(sources)
+            for name, read in source.reads.items()
+        }
+
+    def finish(
+        self, rows: Mapping[Any, list[Any]]
+    ) -> tuple[list[TimelineItem], TimelineCursor | None]:
+        """The page and the next page's cursor, given the rows of ``reads``."""
+        collected = list(self.items)
+        for n, (plugin, source) in enumerate(self.sources):
+            if any((n, name) not in rows for name in source.reads):
+                if plugin == CORE:
+                    raise RuntimeError("a read of core's timeline failed")
+                continue  # logged by read_together
+            mine = {name: rows[(n, name)] for name in source.reads}
+            if plugin == CORE:
+                collected.extend(source.items(mine))
+                continue
+            try:
+                collected.extend(source.items(mine))
+            except Exception:
+                log.exception("plugin %s: timeline_items failed", plugin)
+        kinds, before, limit = self.kinds, self.before, self.limit
+        items: dict[tuple, TimelineItem] = {}
+        for item in collected:
+            if kinds is not None and item.kind not in kinds:
+                continue
+            if before is not None and not before.admits(item):
+                continue
+            items.setdefault(item.key, item)
+        ordered = sorted(items.values(), key=lambda i: i.key, reverse=True)
+        if len(ordered) <= limit:
+            return ordered, None
+        last = ordered[limit - 1]
+        return ordered[:limit], TimelineCursor(last.at, last.kind, last.id)
+
+
+def prepare(
     client: Client,
     user: Any,
     kinds: frozenset[str] | None = None,
     before: TimelineCursor | None = None,
     limit: int = 30,
-) -> tuple[list[TimelineItem], TimelineCursor | None]:
-    """The newest ``limit`` items of ``client``'s timeline after ``before``, and the cursor
-    of the next page (None on the last). ``user`` may be a ``Deferred`` (see the registry)."""
+) -> PendingPage:
+    """Ask every provider for its items and sources; their reads run later, together
+    (with the card's other reads on the card). ``user`` may be a ``Deferred``."""
     registry = current_app.extensions["crm_plugins"]
-    items: dict[tuple, TimelineItem] = {}
-    for _plugin, item in registry.collect(
+    items: list[TimelineItem] = []
+    sources: list[tuple[str, TimelineSource]] = []
+    for plugin, entry in registry.collect(
         "timeline_items",
         app=current_app,
         client=client,
@@ -87,32 +143,51 @@ def page(
         before=before,
         limit=limit + 1,
     ):
-        if kinds is not None and item.kind not in kinds:
-            continue
-        if before is not None and not before.admits(item):
-            continue
-        items.setdefault(item.key, item)
-    ordered = sorted(items.values(), key=lambda i: i.key, reverse=True)
-    if len(ordered) <= limit:
-        return ordered, None
-    last = ordered[limit - 1]
-    return ordered[:limit], TimelineCursor(last.at, last.kind, last.id)
+        if isinstance(entry, TimelineSource):
+            sources.append((plugin, entry))
+        else:
+            items.append(entry)
+    return PendingPage(items, sources, limit, kinds, before)
+
+
+def page(
+    client: Client,
+    user: Any,
+    kinds: frozenset[str] | None = None,
+    before: TimelineCursor | None = None,
+    limit: int = 30,
+) -> tuple[list[TimelineItem], TimelineCursor | None]:
+    """The newest ``limit`` items of ``client``'s timeline after ``before``, and the cursor
+    of the next page (None on the last): every provider's reads in one statement.
+    ``user`` may be a ``Deferred`` (see the registry)."""
+    pending = prepare(client, user, kinds, before, limit)
+    return pending.finish(read_together(pending.reads, skip_failed=True))
 
 
 def _wanted(kinds: frozenset[str] | None, candidates: tuple[str, ...]) -> list[str]:
     return [k for k in candidates if kinds is None or k in kinds]
 
 
-def interaction_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+def interaction_items(client, user, kinds, before, limit) -> list[TimelineSource]:
     wanted = _wanted(kinds, KINDS)
     if not wanted or not user.has_permission("interactions.view"):
         return []
     query = (
-        sa.select(Interaction, User.name)
+        sa.select(
+            Interaction.id,
+            Interaction.kind,
+            Interaction.occurred_at,
+            Interaction.subject,
+            Interaction.text,
+            Interaction.outcome,
+            Interaction.direction,
+            Interaction.channel,
+            Interaction.contact_person_id,
+            Interaction.duration_minutes,
+            User.name.label("actor"),
+        )
         .outerjoin(User, User.id == Interaction.user_id)
         .where(Interaction.client_id == client.id)
-        .order_by(Interaction.occurred_at.desc(), Interaction.kind.desc(), Interaction.id.desc())
-        .limit(limit)
     )
     if len(wanted) < len(KINDS):
         query = query.where(Interaction.kind.in_(wanted))
@@ -120,67 +195,91 @@ def interaction_items(client, user, kinds, before, limit) -> list[TimelineItem]:
         query = query.where(
             before.older(Interaction.occurred_at, Interaction.id, Interaction.kind, KINDS)
         )
-    contacts = {c.id: c.full_name for c in client.contacts}
-    out = []
-    for interaction, user_name in db.session.execute(query):
-        facts = [
-            str(DIRECTION_LABELS[interaction.direction]) if interaction.direction else "",
-            interaction.channel,
-            contacts.get(interaction.contact_person_id, ""),
-            _("%(minutes)s min", minutes=interaction.duration_minutes)
-            if interaction.duration_minutes
-            else "",
-        ]
-        body = interaction.text
-        if interaction.outcome:
-            body = f"{body}\n{_('Outcome')}: {interaction.outcome}".strip()
-        title = interaction.subject or str(KIND_LABELS[interaction.kind])
-        fact_line = " · ".join(f for f in facts if f)
-        out.append(
-            TimelineItem(
-                kind=interaction.kind,
-                at=interaction.occurred_at,
-                id=interaction.id,
-                title=f"{title} ({fact_line})" if fact_line else title,
-                body=body,
-                url=url_for("interactions.edit", interaction_id=interaction.id),
-                label=str(KIND_LABELS[interaction.kind]),
-                icon=KIND_ICONS[interaction.kind],
-                weight=KIND_WEIGHTS[interaction.kind],
-                actor=user_name or "",
+    newest = (Interaction.occurred_at.desc(), Interaction.kind.desc(), Interaction.id.desc())
+
+    def items(rows) -> list[TimelineItem]:
+        contacts = {c.id: c.full_name for c in client.contacts}
+        out = []
+        for row in rows["interactions"]:
+            facts = [
+                str(DIRECTION_LABELS[row.direction]) if row.direction else "",
+                row.channel,
+                contacts.get(row.contact_person_id, ""),
+                _("%(minutes)s min", minutes=row.duration_minutes) if row.duration_minutes else "",
+            ]
+            body = row.text
+            if row.outcome:
+                body = f"{body}\n{_('Outcome')}: {row.outcome}".strip()
+            title = row.subject or str(KIND_LABELS[row.kind])
+            fact_line = " · ".join(f for f in facts if f)
+            out.append(
+                TimelineItem(
+                    kind=row.kind,
+                    at=row.occurred_at,
+                    id=row.id,
+                    title=f"{title} ({fact_line})" if fact_line else title,
+                    body=body,
+                    url=url_for("interactions.edit", interaction_id=row.id),
+                    label=str(KIND_LABELS[row.kind]),
+                    icon=KIND_ICONS[row.kind],
+                    weight=KIND_WEIGHTS[row.kind],
+                    actor=row.actor or "",
+                )
             )
-        )
-    return out
+        return out
+
+    read = Read(query, order_by=newest, limit=limit, ordered=False)
+    return [TimelineSource({"interactions": read}, items)]
 
 
-def comment_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+def comment_items(client, user, kinds, before, limit) -> list[TimelineSource]:
     if kinds is not None and "comment" not in kinds:
         return []
-    query = (
-        sa.select(Comment, User.name)
-        .outerjoin(User, User.id == Comment.author_id)
-        .where(Comment.record_kind == "client", Comment.record_id == client.id)
-        .order_by(Comment.created_at.desc(), Comment.id.desc())
-        .limit(limit)
-    )
+    conditions = [Comment.record_kind == "client", Comment.record_id == client.id]
     if before is not None:
-        query = query.where(before.older(Comment.created_at, Comment.id, "comment"))
-    rows = db.session.execute(query).all()
-    mentioned = mentions_of([c.id for c, _name in rows])
-    return [
-        TimelineItem(
-            kind="comment",
-            at=comment.created_at,
-            id=comment.id,
-            title=_("Comment"),
-            body=linkify(comment.body, mentioned.get(comment.id, [])),
-            label=str(KIND_LABELS["comment"]),
-            icon=KIND_ICONS["comment"],
-            weight=KIND_WEIGHTS["comment"],
-            actor=name or "",
+        conditions.append(before.older(Comment.created_at, Comment.id, "comment"))
+    newest = (Comment.created_at.desc(), Comment.id.desc())
+    comments = sa.select(Comment.id, Comment.created_at, Comment.body, User.name.label("actor"))
+    comments = comments.outerjoin(User, User.id == Comment.author_id).where(*conditions)
+    # The users mentioned in the comments of the page: the same comments, as a subquery.
+    shown = sa.select(Comment.id).where(*conditions).order_by(*newest).limit(limit)
+    mentions = (
+        sa.select(
+            comment_mentions.c.comment_id,
+            User.id.label("user_id"),
+            User.name,
+            User.email,
         )
-        for comment, name in rows
-    ]
+        .join(User, User.id == comment_mentions.c.user_id)
+        .where(comment_mentions.c.comment_id.in_(shown))
+    )
+
+    def items(rows) -> list[TimelineItem]:
+        mentioned: dict[int, list[Mentionable]] = {}
+        for comment_id, user_id, name, email in rows["mentions"]:
+            mentioned.setdefault(comment_id, []).append(Mentionable(user_id, name, email))
+        return [
+            TimelineItem(
+                kind="comment",
+                at=row.created_at,
+                id=row.id,
+                title=_("Comment"),
+                body=linkify(row.body, mentioned.get(row.id, [])),
+                label=str(KIND_LABELS["comment"]),
+                icon=KIND_ICONS["comment"],
+                weight=KIND_WEIGHTS["comment"],
+                actor=row.actor or "",
+            )
+            for row in rows["comments"]
+        ]
+
+    reads = {
+        "comments": Read(comments, order_by=newest, limit=limit, ordered=False),
+        "mentions": Read(
+            mentions, order_by=(comment_mentions.c.comment_id, comment_mentions.c.user_id)
+        ),
+    }
+    return [TimelineSource(reads, items)]
 
 
 def _newest_first() -> sa.ColumnElement:
@@ -191,7 +290,7 @@ def _newest_first() -> sa.ColumnElement:
     return AuditLog.at.desc()
 
 
-def history_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+def history_items(client, user, kinds, before, limit) -> list[TimelineSource]:
     if kinds is not None and "history" not in kinds:
         return []
     # The history of clients merged into this one, and of its contact persons, reads here.
@@ -215,16 +314,26 @@ def history_items(client, user, kinds, before, limit) -> list[TimelineItem]:
             sa.and_(AuditLog.entity == "contact_persons", AuditLog.entity_id.in_(contact_ids)),
         )
     query = (
-        sa.select(AuditLog, User.name)
+        sa.select(
+            AuditLog.id,
+            AuditLog.at,
+            AuditLog.entity,
+            AuditLog.action,
+            AuditLog.changes,
+            User.name.label("actor"),
+        )
         .outerjoin(User, User.id == AuditLog.user_id)
         .where(condition)
-        .order_by(_newest_first(), AuditLog.id.desc())
-        .limit(limit)
     )
     if before is not None:
         query = query.where(before.older(AuditLog.at, AuditLog.id, "history"))
+    read = Read(query, order_by=(_newest_first(), AuditLog.id.desc()), limit=limit, ordered=False)
+    return [TimelineSource({"history": read}, _history)]
+
+
+def _history(rows) -> list[TimelineItem]:
     out = []
-    for row, name in db.session.execute(query):
+    for row in rows["history"]:
         title = _(row.action)
         if row.entity != "clients":
             title = f"{title} ({_('contact person')})"
@@ -249,7 +358,7 @@ def history_items(client, user, kinds, before, limit) -> list[TimelineItem]:
                 label=str(KIND_LABELS["history"]),
                 icon=KIND_ICONS["history"],
                 weight=KIND_WEIGHTS["history"],
-                actor=name or _("system"),
+                actor=row.actor or _("system"),
             )
         )
     return out
@@ -284,6 +393,6 @@ def next_contact_items(client, user, kinds, before, limit) -> list[TimelineItem]
 PROVIDERS = (interaction_items, comment_items, history_items, next_contact_items)
 
 
-def core_items(client, user, kinds, before, limit) -> list[TimelineItem]:
+def core_items(client, user, kinds, before, limit) -> list[TimelineItem | TimelineSource]:
     """Core's ``timeline_items``: interactions, comments, history and the next contact."""
     return [item for provider in PROVIDERS for item in provider(client, user, kinds, before, limit)]

@@ -26,8 +26,10 @@ from core.ids import parse_id
 from core.interactions import comments, services, timeline
 from core.interactions.models import DIRECTIONS, KINDS, Interaction
 from core.interactions.schemas import InteractionInSchema, InteractionPatchSchema, form_data
+from core.notifications import unread_read
 from core.plugin_system.registry import Deferred
-from core.plugin_system.types import BadCursor, TimelineCursor
+from core.plugin_system.types import BadCursor, PanelSource, TimelineCursor
+from core.reads import read_together
 from core.security import current_actor, current_principal, requires
 from core.users.services import ValidationFailed
 
@@ -44,10 +46,26 @@ def _kinds_arg() -> frozenset[str] | None:
     return kinds or None
 
 
-def _timeline_context(client, user, cursor: TimelineCursor | None) -> dict[str, Any]:
-    kinds = _kinds_arg()
+def _pending(client, user, cursor: TimelineCursor | None) -> timeline.PendingPage:
     deferred = Deferred(current_actor, for_core=user)
-    items, next_cursor = timeline.page(client, deferred, kinds, cursor, PAGE_SIZE)
+    return timeline.prepare(client, deferred, _kinds_arg(), cursor, PAGE_SIZE)
+
+
+def _timeline_context(client, user, cursor: TimelineCursor | None) -> dict[str, Any]:
+    """The timeline's page, read in one statement with the bell's count of the layout."""
+    pending = _pending(client, user, cursor)
+    reads: dict[Any, Any] = dict(pending.reads)
+    if g.get("crm_bell") is None:
+        reads["bell"] = unread_read(user.id)
+    rows = read_together(reads, skip_failed=True)
+    if "bell" in rows:
+        g.crm_bell = rows["bell"][0].unread
+    return _page_context(client, pending, rows)
+
+
+def _page_context(client, pending: timeline.PendingPage, rows) -> dict[str, Any]:
+    kinds = pending.kinds
+    items, next_cursor = pending.finish(rows)
     filter_kinds = {
         k: (timeline.KIND_WEIGHTS[k], str(timeline.KIND_LABELS[k])) for k in FILTER_KINDS
     }
@@ -76,17 +94,23 @@ def _now_local(user) -> str:
     return services.to_local(utcnow(), user.timezone).strftime("%Y-%m-%dT%H:%M")
 
 
-def render_timeline_panel(client, user) -> str:
-    """The client card's timeline: quick-add and comment forms, the kind filter, page one."""
-    state = g.get("interaction_form") or {}
-    return render_template(
-        "interactions/panel_timeline.html",
-        form=state.get("values") or {"occurred_at": _now_local(user), "kind": "call"},
-        errors=state.get("errors") or {},
-        kind_choices=[(k, timeline.KIND_LABELS[k]) for k in KINDS],
-        directions=DIRECTIONS,
-        **_timeline_context(client, user, None),
-    )
+def render_timeline_panel(client, user) -> PanelSource:
+    """The client card's timeline: quick-add and comment forms, the kind filter, page one
+    (its reads go with the card's other panels')."""
+    pending = _pending(client, user, None)
+
+    def render(rows) -> str:
+        state = g.get("interaction_form") or {}
+        return render_template(
+            "interactions/panel_timeline.html",
+            form=state.get("values") or {"occurred_at": _now_local(user), "kind": "call"},
+            errors=state.get("errors") or {},
+            kind_choices=[(k, timeline.KIND_LABELS[k]) for k in KINDS],
+            directions=DIRECTIONS,
+            **_page_context(client, pending, rows),
+        )
+
+    return PanelSource(pending.reads, render)
 
 
 @bp.route("/clients/<int:client_id>/timeline")

@@ -239,8 +239,7 @@ def send_email(user: Any, subject: str, body: str, url: str | None = None) -> No
 # --- reading ----------------------------------------------------------------------------
 
 
-def unread_count(user_id: int) -> int:
-    """The bell: unread in-app notifications, through the partial index (capped at 100)."""
+def _unread(user_id: int) -> sa.Select:
     from core.notifications.models import Notification
 
     capped = (
@@ -253,7 +252,20 @@ def unread_count(user_id: int) -> int:
         .limit(100)
         .subquery()
     )
-    return db.session.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
+    return sa.select(sa.func.count().label("unread")).select_from(capped)
+
+
+def unread_count(user_id: int) -> int:
+    """The bell: unread in-app notifications, through the partial index (capped at 100)."""
+    return db.session.execute(_unread(user_id)).scalar_one()
+
+
+def unread_read(user_id: int) -> Any:
+    """The bell's count as a ``core.reads.Read`` (a page reads it with its own reads and
+    sets ``g.crm_bell``, so the layout needs no statement of its own for it)."""
+    from core.reads import Read
+
+    return Read(_unread(user_id))
 
 
 def page(

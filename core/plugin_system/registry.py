@@ -51,6 +51,8 @@ class PluginInfo:
     # a hook without specification); such a plugin is never active.
     load_error: str | None = None
     blueprints: list[str] = field(default_factory=list)
+    # Its hooks take the request's cached ``Principal`` as ``user`` (see ``Deferred``).
+    takes_principal: bool = False
 
     @property
     def loaded(self) -> bool:
@@ -73,7 +75,8 @@ class HookFailed(Exception):
 class Deferred:
     """A hook argument computed only if an implementation takes it (the ``User`` of a
     request costs a query). Core's own implementations get ``for_core`` instead when it
-    is given (the request's cached ``Principal``: core only reads permissions and scope)."""
+    is given (the request's cached ``Principal``: core only reads permissions and scope),
+    and so do plugins that declare ``takes_principal = True``."""
 
     __slots__ = ("_load", "_value", "_loaded", "for_core")
 
@@ -84,12 +87,20 @@ class Deferred:
         self.for_core = for_core
 
     def get(self, plugin_name: str) -> Any:
-        if plugin_name == CORE and self.for_core is not None:
+        if self.for_core is not None and (
+            plugin_name == CORE or plugin_name in _principal_takers()
+        ):
             return self.for_core
         if not self._loaded:
             self._value = self._load()
             self._loaded = True
         return self._value
+
+
+def _principal_takers() -> frozenset[str]:
+    from flask import current_app
+
+    return current_app.extensions["crm_plugins"].principal_takers
 
 
 def _arguments(impl, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +145,8 @@ class PluginRegistry:
         self._active: frozenset[str] = frozenset()
         self._inactive_reason: dict[str, str] = {}
         self._checked_at = 0.0
+        # Plugins whose hooks get the request's Principal instead of a loaded User.
+        self.principal_takers: frozenset[str] = frozenset()
 
     # --- loading -------------------------------------------------------------------------
 
@@ -195,6 +208,7 @@ class PluginRegistry:
                 info.requires = tuple(requires)
             info.default_enabled = bool(getattr(obj, "default_enabled", False))
             info.migrations_path = _migrations_path(obj)
+            info.takes_principal = getattr(obj, "takes_principal", False) is True
         if info.load_error:
             log.error("plugin %s: %s", info.name, info.load_error)
             return
@@ -209,6 +223,8 @@ class PluginRegistry:
             log.error("plugin %s: %s", info.name, info.load_error)
             return
         info.obj = obj
+        if info.takes_principal:
+            self.principal_takers = self.principal_takers | {info.name}
 
     def loaded_names(self) -> list[str]:
         return [name for name, info in self.plugins.items() if info.loaded]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -90,13 +90,29 @@ class NotificationEvent:
 
 @dataclass(frozen=True)
 class CardPanel:
-    """A section of a record's card (the client card now, deal and ticket cards later)."""
+    """A section of a record's card (the client card now, deal and ticket cards later).
+
+    ``render(client, user)`` returns the panel's HTML, or a ``PanelSource`` whose reads
+    core runs together with every other panel's, in one statement for the card."""
 
     name: str
     title: str
-    render: Callable[..., str]
+    render: Callable[..., str | PanelSource]
     permission: str | None = None
     weight: int = 100
+
+
+@dataclass(frozen=True)
+class PanelSource:
+    """A card panel that reads what it shows together with the card's other panels.
+
+    ``reads`` maps names to ``core.reads.Read``s; after running every panel's reads in one
+    statement, core calls ``render(rows)`` with ``{name: rows}`` (each row a named tuple of
+    the read's columns, in the read's order) for the panel's HTML. A panel whose read
+    fails is left out (logged), as one whose ``render`` raises."""
+
+    reads: Mapping[str, Any]
+    render: Callable[[Mapping[str, list[Any]]], str]
 
 
 @dataclass(frozen=True)
@@ -251,6 +267,22 @@ class TimelineItem:
     @property
     def key(self) -> tuple[datetime, str, int]:
         return (self.at, self.kind, self.id)
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    """Timeline items from queries that core runs together with every other provider's,
+    in one statement for the whole page (``timeline_items`` may return these instead of
+    items, or beside them).
+
+    ``reads`` maps names to ``core.reads.Read``s (the newest ``limit`` rows after the
+    cursor, as a provider's own query would select them); ``items(rows)`` gets
+    ``{name: rows}`` (each row a named tuple of the read's columns, in the read's order)
+    and returns the ``TimelineItem``s. A source whose read fails is left out (logged).
+    """
+
+    reads: Mapping[str, Any]
+    items: Callable[[Mapping[str, list[Any]]], list[TimelineItem]]
 
 
 class BadCursor(ValueError):

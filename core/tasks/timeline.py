@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from flask import url_for
 from flask_babel import gettext as _
 
-from core.db import db
-from core.plugin_system.types import TimelineItem
+from core.plugin_system.types import TimelineItem, TimelineSource
+from core.reads import Read
 from core.tasks.models import Task
 from core.tasks.services import scoped, to_local
 from core.tasks.views import STATUS_LABELS
@@ -19,25 +19,42 @@ from core.users.models import User
 _ASSIGNEE = sa.orm.aliased(User, name="assignee")
 
 
-def task_items(client: Any, user: Any, kinds, before, limit: int) -> list[TimelineItem]:
+def task_items(client: Any, user: Any, kinds, before, limit: int) -> list[TimelineSource]:
     """The tasks linked to ``client`` that ``user`` may see, newest first, by when they were
     set (a task's due time moves; its creation does not, so pages stay stable)."""
     if (kinds is not None and "task" not in kinds) or not user.has_permission("tasks.view"):
         return []
     assignee = _ASSIGNEE
     query = (
-        sa.select(Task, assignee.name, assignee.timezone)
+        sa.select(
+            Task.id,
+            Task.title,
+            Task.description,
+            Task.result,
+            Task.status,
+            Task.due_at,
+            Task.created_at,
+            assignee.name.label("assignee_name"),
+            assignee.timezone.label("assignee_timezone"),
+        )
         .join(assignee, assignee.id == Task.assignee_id)
         .where(Task.record_kind == "client", Task.record_id == client.id)
-        .order_by(Task.created_at.desc(), Task.id.desc())
-        .limit(limit)
     )
     if before is not None:
         query = query.where(before.older(Task.created_at, Task.id, "task"))
+    newest = (Task.created_at.desc(), Task.id.desc())
+    read = Read(scoped(query, user), order_by=newest, limit=limit, ordered=False)
+    return [TimelineSource({"tasks": read}, _items)]
+
+
+def _items(rows) -> list[TimelineItem]:
     out = []
-    for task, assignee_name, tz_name in db.session.execute(scoped(query, user)):
-        facts = [_("for %(name)s", name=assignee_name), str(STATUS_LABELS[task.status]).lower()]
-        due = to_local(task.due_at, tz_name)
+    for task in rows["tasks"]:
+        facts = [
+            _("for %(name)s", name=task.assignee_name),
+            str(STATUS_LABELS[task.status]).lower(),
+        ]
+        due = to_local(task.due_at, task.assignee_timezone)
         if due is not None:
             facts.append(_("due %(when)s", when=f"{due:%Y-%m-%d %H:%M}"))
         body = task.description

@@ -15,6 +15,8 @@ from flask_babel import lazy_gettext as _l
 from core import records
 from core.db import db, utcnow
 from core.ids import parse_id
+from core.plugin_system.types import PanelSource
+from core.reads import Read
 from core.security import current_actor, current_principal, login_required_only, public, requires
 from core.tasks import ical, services
 from core.tasks.models import ACTIVE, ACTIVE_STATUSES, PRIORITIES, STATUSES, Task, TaskTemplate
@@ -30,7 +32,7 @@ def _links(tasks: list[Task], user: Any) -> dict[tuple[str, int], records.Linked
     )
 
 
-def _names(tasks: list[Task]) -> dict[int, str]:
+def _names(tasks: list[Any]) -> dict[int, str]:
     ids = {t.assignee_id for t in tasks} | {t.created_by_id for t in tasks if t.created_by_id}
     return user_names(ids) if ids else {}
 
@@ -441,24 +443,28 @@ def feed(token: str):
 # --- the client card -----------------------------------------------------------------------
 
 
-def render_client_tasks_panel(client: Any, user: Any) -> str:
-    tasks = list(
-        db.session.execute(
-            services.scoped(sa.select(Task), user)
-            .where(Task.record_kind == "client", Task.record_id == client.id)
-            .order_by(Task.status.in_(ACTIVE_STATUSES).desc(), Task.due_at.desc(), Task.id)
-            .limit(20)
-        ).scalars()
-    )
-    return render_template(
-        "tasks/panel_client.html",
-        client=client,
-        tasks=tasks,
-        names=_names(tasks),
-        tz=user.timezone,
-        now=utcnow(),
-        status_labels=STATUS_LABELS,
-    )
+def render_client_tasks_panel(client: Any, user: Any) -> PanelSource:
+    query = services.scoped(
+        sa.select(
+            Task.id, Task.title, Task.status, Task.due_at, Task.assignee_id, Task.created_by_id
+        ),
+        user,
+    ).where(Task.record_kind == "client", Task.record_id == client.id)
+    order = (Task.status.in_(ACTIVE_STATUSES).desc(), Task.due_at.desc(), Task.id)
+
+    def render(rows) -> str:
+        tasks = rows["tasks"]
+        return render_template(
+            "tasks/panel_client.html",
+            client=client,
+            tasks=tasks,
+            names=_names(tasks),
+            tz=user.timezone,
+            now=utcnow(),
+            status_labels=STATUS_LABELS,
+        )
+
+    return PanelSource({"tasks": Read(query, order, limit=20)}, render)
 
 
 @bp.app_template_filter("local")

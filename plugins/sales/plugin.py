@@ -24,6 +24,7 @@ from core.plugin_system.types import (
     SearchResult,
     SettingDefinition,
     TimelineItem,
+    TimelineSource,
 )
 from plugins.sales import models as _models  # noqa: F401 - registers the tables
 from plugins.sales.analytics import models as _analytics_models  # noqa: F401 - sales_plans
@@ -42,6 +43,9 @@ class SalesPlugin:
     description = "Product catalog, sales funnels with deals, stage automation, web lead capture"
     requires: tuple[str, ...] = ()
     default_enabled = True
+    # Its menus, card panels, timeline and search read only the user's id, permissions and
+    # scopes: the request's cached Principal answers them without loading the User.
+    takes_principal = True
 
     @hookimpl
     def permissions(self) -> list[Permission]:
@@ -124,7 +128,9 @@ class SalesPlugin:
         return deals.search(user, query, limit)
 
     @hookimpl
-    def timeline_items(self, client, user, kinds, before, limit) -> list[TimelineItem]:
+    def timeline_items(
+        self, client, user, kinds, before, limit
+    ) -> list[TimelineItem | TimelineSource]:
         return deals.timeline_items(client, user, kinds, before, limit)
 
     @hookimpl

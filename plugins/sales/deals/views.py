@@ -27,6 +27,8 @@ from core.clients import queries as client_queries
 from core.clients.models import ContactPerson
 from core.db import db, utcnow
 from core.ids import parse_id
+from core.plugin_system.types import PanelSource
+from core.reads import Read
 from core.security import current_actor, current_principal, requires
 from core.users.models import User
 from core.users.services import ValidationFailed, active_users
@@ -472,9 +474,32 @@ def delete(deal_id: int):
 # --- the client card -----------------------------------------------------------------------
 
 
-def render_client_deals_panel(client: Any, user: Any) -> str:
-    flt = queries.DealFilter(client_id=client.id)
-    rows, more = queries.rows_with_names(flt, user, None, 20)
-    return render_template(
-        "sales/panel_client.html", client=client, rows=rows, more=more, kind_labels=KIND_LABELS
+CLIENT_PANEL_DEALS = 20
+
+
+def render_client_deals_panel(client: Any, user: Any) -> PanelSource:
+    """The client's newest deals the user may see, read with the card's other panels."""
+    query = sa.select(
+        Deal.id,
+        Deal.title,
+        Deal.amount,
+        Deal.currency,
+        Stage.name.label("stage_name"),
+        User.name.label("owner_name"),
     )
+    query = query.join(Stage, Stage.id == Deal.stage_id).outerjoin(User, User.id == Deal.owner_id)
+    query = services.scoped(queries.DealFilter(client_id=client.id).apply(query), user)
+    limit = CLIENT_PANEL_DEALS
+
+    def render(found) -> str:
+        rows = found["deals"]
+        more = rows[limit - 1].id if len(rows) > limit else None
+        return render_template(
+            "sales/panel_client.html",
+            client=client,
+            rows=rows[:limit],
+            more=more,
+            kind_labels=KIND_LABELS,
+        )
+
+    return PanelSource({"deals": Read(query, (Deal.id.desc(),), limit=limit + 1)}, render)

@@ -28,6 +28,8 @@ from core.db import db
 from core.documents import services as documents
 from core.documents.models import Document, DocumentTemplate
 from core.ids import parse_id
+from core.plugin_system.types import PanelSource
+from core.reads import Read
 from core.security import current_actor, current_principal, requires
 from core.spreadsheets import XLSX_MIMETYPE, csv_chunks, xlsx_file
 from core.users.services import ValidationFailed
@@ -78,19 +80,31 @@ def _filters() -> dict[str, Any]:
 # --- panels ---------------------------------------------------------------------------------
 
 
-def render_client_panel(client: Client, user: Any) -> str:
-    """The "Invoices" panel of the client card: the client's invoices the user may see."""
-    rows = list(
-        db.session.execute(
-            services.visible_invoices(user)
-            .where(Invoice.client_id == client.id)
-            .order_by(Invoice.id.desc())
-            .limit(20)
-        ).scalars()
+def render_client_panel(client: Client, user: Any) -> PanelSource:
+    """The "Invoices" panel of the client card: the client's invoices the user may see
+    (read with the card's other panels)."""
+    query = (
+        services.visible_invoices(user)
+        .with_only_columns(
+            Invoice.id,
+            Invoice.number,
+            Invoice.issued_on,
+            Invoice.total_amount,
+            Invoice.currency,
+            Invoice.status,
+        )
+        .where(Invoice.client_id == client.id)
     )
-    return render_template(
-        "sales/invoices/panel_client.html", invoices=rows, client=client, labels=STATUS_LABELS
-    )
+
+    def render(rows) -> str:
+        return render_template(
+            "sales/invoices/panel_client.html",
+            invoices=rows["invoices"],
+            client=client,
+            labels=STATUS_LABELS,
+        )
+
+    return PanelSource({"invoices": Read(query, (Invoice.id.desc(),), limit=20)}, render)
 
 
 def render_deal_documents_panel(deal: Deal, user: Any) -> str:

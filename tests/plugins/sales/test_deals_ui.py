@@ -610,3 +610,109 @@ def test_a_manager_without_sales_admin_cannot_open_the_admin_pages(sales):
     assert (
         anna.post("/api/v1/sales/pipelines", json={"name": "X"}, headers=headers).status_code == 403
     )
+
+
+def _fill_client(sales, api, admin_client, client_id: int, other_id: int, n: int) -> None:
+    """``n`` of everything the client card shows: deals with an invoice, contact persons,
+    calls, tasks, comments mentioning someone, documents with an e-mail each, files, and
+    a relation (each side of it)."""
+    deal_ids = _create(api, client_id, n)
+    template = api.post(
+        "/api/v1/document-templates",
+        json={"type": "proposal", "name": f"Offer {client_id}", "language": "en", "body": "Hi"},
+    ).get_json()["id"]
+    for i in range(n):
+        assert api.post(f"/api/v1/sales/deals/{deal_ids[i]}/invoices", json={}).status_code == 201
+        contact = api.post(
+            f"/api/v1/clients/{client_id}/contacts",
+            json={"last_name": f"Person {i}", "phones": [f"+4930100{i:03d}"]},
+        ).get_json()["id"]
+        api.post(
+            f"/api/v1/clients/{client_id}/interactions",
+            json={"kind": "call", "subject": f"#{i}", "contact_person_id": contact},
+        )
+        api.post(
+            "/api/v1/tasks",
+            json={"title": f"T{i}", "record_kind": "client", "record_id": client_id},
+        )
+        api.post(
+            "/api/v1/comments",
+            json={"record_kind": "client", "record_id": client_id, "body": f"@Ada Admin #{i}"},
+        )
+        document = api.post(
+            "/api/v1/documents", json={"template_id": template, "client_id": client_id}
+        ).get_json()["id"]
+        api.post(f"/api/v1/documents/{document}/send", json={"email": f"to{i}@example.com"})
+        api.post(
+            f"/api/v1/clients/{client_id}/attachments",
+            data={"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), f"file{i}.pdf")},
+            content_type="multipart/form-data",
+        )
+    for side in ((client_id, other_id), (other_id, client_id)):
+        post_form(
+            admin_client,
+            f"/clients/{side[0]}/relations",
+            {"kind": "partner", "other_id": str(side[1])},
+            page=f"/clients/{side[0]}",
+        )
+
+
+def test_a_client_card_runs_three_statements_however_much_it_shows(sales, admin_client, api):
+    """The client with its owner; its contact persons, phones, e-mails, addresses and tags;
+    then the rows of every panel (deals, invoices, tasks, documents and their e-mails,
+    files, relations, former staff), the timeline's (interactions, comments and mentions,
+    history, tasks, documents, deals, stage changes) and the bell's count: the same for a
+    client with one of each as for one with eight, for an administrator and for a manager
+    whose deals scope is "own". No User is loaded (the sales plugin takes the principal).
+    Before: 23 for a client with nothing more than deals, contacts, calls and tasks, up to
+    29 (a round trip each on PostgreSQL)."""
+    other = new_client(sales, "Other Co")
+    small, big = new_client(sales, "Small Co"), new_client(sales, "Big Co")
+    _fill_client(sales, api, admin_client, small, other, 1)
+    _fill_client(sales, api, admin_client, big, other, 8)
+    manager(sales, "mona@example.com")
+    mona = sales.test_client()
+    login(mona, "mona@example.com")
+    for http in (admin_client, mona):
+        counts = []
+        for client_id in (small, big):
+            http.get(f"/clients/{client_id}")  # warm the caches
+            with QueryCounter(sales) as counter:
+                page = http.get(f"/clients/{client_id}")
+            assert page.status_code == 200
+            statements = [s for s in counter.statements if "FROM plugins" not in s]
+            counts.append(len(statements))
+            assert not any("user_roles" in s for s in statements), statements
+            [together] = [s for s in statements if "notifications" in s]
+            assert "sales_deals" in together and "audit_log" in together
+        assert counts == [3, 3], counts
+    html = admin_client.get(f"/clients/{big}").get_data(as_text=True)
+    for shown in ("Deal 007", "Person 7", "T7", "to7@example.com", "file7.pdf", "Other Co"):
+        assert shown in html, shown
+    assert 'class="mention"' in html and "INV-" in html
+
+
+def test_a_plugin_panel_whose_read_fails_is_left_out_and_the_card_still_shows(
+    sales, admin_client, api, monkeypatch
+):
+    """The card's reads run in one statement; if a plugin's read fails, they run again one
+    by one, and only the panel of the failing read is left out."""
+    from core.plugin_system.types import PanelSource
+    from core.reads import Read
+    from plugins.sales.deals import views
+
+    missing = sa.table("sales_not_there", sa.column("id", sa.Integer))
+
+    def broken(client, user):
+        return PanelSource({"rows": Read(sa.select(missing.c.id))}, lambda rows: "never shown")
+
+    monkeypatch.setattr(views, "render_client_deals_panel", broken)
+    client_id = new_client(sales)
+    _create(api, client_id)
+    api.post(f"/api/v1/clients/{client_id}/contacts", json={"last_name": "Popescu"})
+    page = admin_client.get(f"/clients/{client_id}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-panel="sales.deals"' not in html and "never shown" not in html
+    assert 'data-panel="sales_invoices"' in html and 'data-panel="core.timeline"' in html
+    assert "Deal created: Deal 000" in html and "Popescu" in html
