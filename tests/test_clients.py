@@ -511,3 +511,20 @@ def test_duplicates_respect_the_scope(app, api):
         "/api/v1/clients/duplicates", headers=headers, query_string={"email": "secret@windows.md"}
     ).get_json()
     assert found == []
+
+
+def test_the_word_search_on_postgresql_gets_a_fine_sample_of_the_words(app):
+    """PostgreSQL plans a word search by the number of clients it expects to match; with
+    the default sample it expected 529 for a word 24,849 of a million clients have and
+    read and sorted them all (100+ ms). The search documents are sampled 10 times finer
+    (core migration 0013): planned as walking the newest clients, 0.4 ms."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("PostgreSQL's planner statistics")
+    with app.app_context():
+        target = db.session.execute(
+            sa.text(
+                "SELECT attstattarget FROM pg_attribute WHERE attrelid = 'client_search'::regclass"
+                " AND attname = 'document'"
+            )
+        ).scalar_one()
+    assert target == 1000
