@@ -186,6 +186,14 @@ def eventually(
         reload()
 
 
+def _sign_in(page) -> None:
+    """Sign in as the administrator on the login page."""
+    page.goto("/login")
+    page.fill("#email", ADMIN_EMAIL)
+    page.fill("#password", ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
 def _status_becomes(page, path: str, status: int) -> None:
     """GET ``path`` in the browser until it answers ``status`` (bounded); assert on the last."""
     deadline = time.monotonic() + PROPAGATION_TIMEOUT
@@ -263,10 +271,7 @@ def test_a_manager_finds_a_client_by_phone_sees_the_duplicate_and_merges_it(page
     from playwright.sync_api import expect
 
     expect.set_options(timeout=EXPECT_TIMEOUT)
-    page.goto("/login")
-    page.fill("#email", ADMIN_EMAIL)
-    page.fill("#password", ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page)
 
     page.goto("/clients/new")
     page.fill("#name", "Fereastra Nord SRL")
@@ -319,10 +324,7 @@ def test_a_manager_records_a_call_and_a_follow_up_task_and_sees_both(page):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=EXPECT_TIMEOUT)
-    page.goto("/login")
-    page.fill("#email", ADMIN_EMAIL)
-    page.fill("#password", ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page)
 
     page.goto("/clients/new")
     page.fill("#name", "Ferestre Sud SRL")
@@ -429,10 +431,7 @@ def test_a_deal_dragged_across_the_board_gets_the_stages_task(page, server):
         start_new_session=True,
     )
     try:
-        page.goto("/login")
-        page.fill("#email", ADMIN_EMAIL)
-        page.fill("#password", ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        _sign_in(page)
         page.goto(f"/sales/deals/board?pipeline={pipeline['id']}")
         first = page.get_by_test_id(f"column-{stages['First call']}")
         measurements = page.get_by_test_id(f"column-{stages['Measurements']}")
@@ -469,10 +468,7 @@ def test_a_new_deals_client_is_picked_from_suggestions_while_typing(page, server
         server, "/api/v1/auth/token", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
     )["token"]
     client = _api_post(server, "/api/v1/clients", {"name": "Ferestre Moldova SRL"}, token)
-    page.goto("/login")
-    page.fill("#email", ADMIN_EMAIL)
-    page.fill("#password", ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page)
     page.goto("/sales/deals/new")
     page.fill("#title", "Windows for the new office")
     page.locator("#client_id").press_sequentially("ferestre", delay=20)
@@ -497,10 +493,7 @@ def test_a_duplicate_scan_runs_in_the_worker_while_the_page_follows_it(page, ser
     for name in ("Livada Verde SRL", "LIVADA-VERDE"):
         _api_post(server, "/api/v1/clients", {"name": name}, token)
 
-    page.goto("/login")
-    page.fill("#email", ADMIN_EMAIL)
-    page.fill("#password", ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page)
     page.get_by_role("link", name="Duplicates").click()
     page.get_by_role("button", name="Scan for duplicates").click()
     expect(page.get_by_test_id("scan-status")).to_have_text("Waiting for a worker")
@@ -545,10 +538,7 @@ def test_an_import_runs_in_the_background_with_a_progress_bar(page, server, tmp_
     csv_file = tmp_path / "clients.csv"
     csv_file.write_bytes(("\r\n".join(rows) + "\r\n").encode("cp1251"))
 
-    page.goto("/login")
-    page.fill("#email", ADMIN_EMAIL)
-    page.fill("#password", ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    _sign_in(page)
     page.goto("/clients/")
     page.get_by_test_id("import-link").click()
     page.set_input_files("#file", str(csv_file))
