@@ -151,8 +151,7 @@ def _plugins_move(survivor: Client, merged_ids: list[int]) -> None:
         if isinstance(exc.error, ValidationFailed):
             raise exc.error from exc  # the plugin refuses the merge, with its reasons
         log.error("merge of %s into %s cancelled: %s", merged_ids, survivor.id, exc, exc_info=exc)
-        info = registry.plugins.get(exc.plugin_name)
-        title = info.title if info is not None else exc.plugin_name.capitalize()
+        title = registry.title(exc.plugin_name)
         message = _(
             "Nothing was merged: %(plugin)s could not move its records to the surviving "
             "client. The details are in the server log.",

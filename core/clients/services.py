@@ -394,8 +394,7 @@ def _purge_blockers(client_id: int) -> list[str]:
         answers = registry.call_each_or_fail("client_purge_blockers", app=app, client_id=client_id)
     except HookFailed as exc:
         log.error("purge of client %s refused: %s", client_id, exc, exc_info=exc)
-        info = registry.plugins.get(exc.plugin_name)
-        title = info.title if info is not None else exc.plugin_name
+        title = registry.title(exc.plugin_name)
         return [
             _(
                 "%(plugin)s could not check its records of this client; the details are "

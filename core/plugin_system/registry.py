@@ -290,6 +290,11 @@ class PluginRegistry:
     def row(self, name: str) -> PluginRow | None:
         return self._rows.get(name)
 
+    def title(self, name: str) -> str:
+        """How to name a plugin to users ("Sales"), also one that failed to load."""
+        info = self.plugins.get(name)
+        return info.title if info is not None else name.capitalize()
+
     def is_active(self, name: str) -> bool:
         return name == CORE or name in self._active
 
